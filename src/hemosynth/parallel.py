@@ -1,0 +1,140 @@
+"""Executors: run the production of a dataset's smears on processes or a Dask cluster.
+
+An executor is a function ``run(cfg, pool, root, indices, workers, scheduler=None)`` yielding
+one summary per smear as it completes. Every smear is made from ``(seed, index)`` alone, so the
+output does not depend on the executor, the worker count or the order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from .config import GenerationConfig
+from .pools.store import MemoryPool, Pool, PoolStore
+
+_WORKER: dict[str, Any] = {}
+
+
+def _pool_spec(pool: Pool) -> Any:
+    """What a worker needs to reopen ``pool``: a folder path, or the pool itself."""
+    if isinstance(pool, PoolStore):
+        return ("path", str(pool.path))
+    from .pools.atlas import default_pool
+
+    if isinstance(pool, MemoryPool) and pool is default_pool():
+        return ("atlas", None)
+    return ("object", pool)
+
+
+def _open_spec(spec: Any) -> Pool:
+    kind, value = spec
+    if kind == "path":
+        return PoolStore(Path(value))
+    if kind == "atlas":
+        from .pools.atlas import default_pool
+
+        return default_pool()
+    return value
+
+
+def _context(cfg: GenerationConfig, spec: Any, root: str):
+    from .dataset import _Context
+
+    key = (cfg, root)
+    ctx = _WORKER.get("ctx")
+    if ctx is None or _WORKER.get("key") != key:
+        import cv2
+
+        cv2.setNumThreads(1)
+        ctx = _Context(cfg, _open_spec(spec), Path(root))
+        _WORKER.update(ctx=ctx, key=key)
+    return ctx
+
+
+def _produce_batch(cfg: GenerationConfig, spec: Any, root: str, indices: list[int]):
+    ctx = _context(cfg, spec, root)
+    return [ctx.produce(i) for i in indices]
+
+
+def _batches(indices: list[int], size: int) -> list[list[int]]:
+    return [indices[i : i + size] for i in range(0, len(indices), size)]
+
+
+def run_local(
+    cfg: GenerationConfig, pool: Pool, root: Path, indices: list[int], workers: int,
+    scheduler: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Make the smears in this process (workers=1) or in a pool of ``workers`` processes."""
+    if not indices:
+        return
+    if workers == 1:
+        from .dataset import _Context
+
+        ctx = _Context(cfg, pool, root)
+        for i in indices:
+            yield ctx.produce(i)
+        return
+    spec = _pool_spec(pool)
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as ex:
+        pending = {
+            ex.submit(_produce_batch, cfg, spec, str(root), b) for b in _batches(indices, 4)
+        }
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    yield from f.result()
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def run_dask(
+    cfg: GenerationConfig, pool: Pool, root: Path, indices: list[int], workers: int,
+    scheduler: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Make the smears on a dask.distributed cluster (a local one unless ``scheduler``)."""
+    if not indices:
+        return
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - depends on the environment
+        from .errors import ConfigError
+
+        raise ConfigError(
+            "executor: dask needs the dask extra (pip install 'hemosynth[dask]')"
+        ) from None
+    spec = _pool_spec(pool)
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=40,
+        )
+        client = Client(cluster)
+    try:
+        batches = _batches(indices, 4)
+        n = len(batches)
+        futures = client.map(
+            _produce_batch, [cfg] * n, [spec] * n, [str(root)] * n, batches, pure=False
+        )
+        for fut in as_completed(futures):
+            yield from fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+#: executor name -> function
+EXECUTORS = {"local": run_local, "dask": run_dask}
+
+__all__ = ["EXECUTORS", "run_dask", "run_local"]

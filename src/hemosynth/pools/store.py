@@ -1,0 +1,397 @@
+"""The on-disk pool format and its lazy loader.
+
+A pool is a folder::
+
+    POOL/
+      pool.json                 the manifest
+      sprites/<class slug>/<name>.png   one RGBA PNG per cell, background alpha = 0
+
+``pool.json`` holds::
+
+    {
+      "format": "hemosynth-pool", "version": 1,
+      "name": "pbc", "description": "...",
+      "sprites": [
+        {"file": "sprites/rbc/000001.png", "class": "RBC", "um_per_px": 0.1014,
+         "size": [76, 74], "sha256": "<hex of the PNG file>",
+         "provenance": {"kind": "real", "dataset": "pbc-fields", "file": "...",
+                        "box": [x0, y0, x1, y1]}},
+        ...
+      ]
+    }
+
+``class`` is one of the 18 pool classes; ``um_per_px`` the sprite's scale (micrometres per
+pixel); ``provenance.kind`` is ``real``, ``derived`` (with a ``rule``), ``procedural`` or
+``placeholder``. Sprites are read lazily on first use and kept in a bounded LRU cache, so a pool
+of 20,000 sprites costs a worker its manifest plus the cache (256 MB by default).
+
+The pool's *fingerprint* is the SHA-256 of its manifest; because the manifest holds every
+sprite's SHA-256, it changes whenever any sprite does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError, PoolError
+from ..taxonomy import POOL_CLASSES, SLUGS, canonical_class
+
+FORMAT = "hemosynth-pool"
+VERSION = 1
+MANIFEST = "pool.json"
+
+
+@dataclass(frozen=True)
+class SpriteRecord:
+    """One sprite's manifest entry.
+
+    Attributes
+    ----------
+    file : str
+        Path relative to the pool folder (``""`` for in-memory sprites).
+    cls : str
+        Pool class.
+    um_per_px : float
+        Scale of the sprite in micrometres per pixel.
+    size : (int, int)
+        Width and height in pixels.
+    sha256 : str
+        Hex digest of the file (or of the pixels, for in-memory sprites).
+    provenance : dict
+        Where the sprite came from (``kind`` is always present).
+    """
+
+    file: str
+    cls: str
+    um_per_px: float
+    size: tuple[int, int]
+    sha256: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "class": self.cls,
+            "um_per_px": self.um_per_px,
+            "size": list(self.size),
+            "sha256": self.sha256,
+            "provenance": self.provenance,
+        }
+
+
+class Pool:
+    """Common interface of pools: records by class and sprite pixels by id.
+
+    Attributes
+    ----------
+    name : str
+    records : list of SpriteRecord
+        Sprite id = position in this list.
+    """
+
+    name: str
+    records: list[SpriteRecord]
+    source: str
+
+    def __init__(self, name: str, records: list[SpriteRecord], source: str) -> None:
+        self.name = name
+        self.records = records
+        self.source = source
+        by_class: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            by_class.setdefault(r.cls, []).append(i)
+        self._by_class = {c: np.asarray(ids, dtype=np.int64) for c, ids in by_class.items()}
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Classes with at least one sprite, in taxonomy order."""
+        return tuple(c for c in POOL_CLASSES if c in self._by_class)
+
+    def ids(self, cls: str) -> np.ndarray:
+        """Sprite ids of class ``cls`` (an empty array if it has none)."""
+        return self._by_class.get(cls, np.empty(0, dtype=np.int64))
+
+    def require(self, classes: Iterable[str]) -> None:
+        """Raise PoolError naming the first of ``classes`` the pool has no sprite of."""
+        for c in classes:
+            if c not in self._by_class:
+                raise PoolError(
+                    f"pool {self.name!r} ({self.source}) has no sprites of class {c!r}; "
+                    f"it has: {', '.join(self.classes) or 'nothing'}"
+                )
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over every record (class, scale, pixel hash, provenance)."""
+        blob = json.dumps([r.to_json() for r in self.records], sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def load(self, sprite_id: int) -> np.ndarray:
+        """Pixels of sprite ``sprite_id``, an RGBA uint8 array of shape (H, W, 4)."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class MemoryPool(Pool):
+    """A pool held in memory (the procedural atlas, tests).
+
+    Parameters
+    ----------
+    name : str
+    sprites : sequence of (rgba, cls, um_per_px, provenance)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sprites: Sequence[tuple[np.ndarray, str, float, dict[str, Any]]],
+        source: str = "memory",
+    ) -> None:
+        self._pixels: list[np.ndarray] = []
+        records = []
+        for rgba, cls, um, prov in sprites:
+            rgba = _check_rgba(rgba, f"{name}: sprite {len(records)}")
+            self._pixels.append(rgba)
+            records.append(
+                SpriteRecord(
+                    file="",
+                    cls=canonical_class(cls),
+                    um_per_px=float(um),
+                    size=(rgba.shape[1], rgba.shape[0]),
+                    sha256=hashlib.sha256(rgba.tobytes()).hexdigest(),
+                    provenance=dict(prov),
+                )
+            )
+        super().__init__(name, records, source)
+
+    def load(self, sprite_id: int) -> np.ndarray:
+        return self._pixels[sprite_id]
+
+
+class PoolStore(Pool):
+    """A pool folder on disk, read lazily. Use :func:`open_pool` to open one.
+
+    Parameters
+    ----------
+    path : Path
+    cache_bytes : int
+        Upper bound of the decoded-sprite cache.
+    verify : bool
+        Check each sprite file's SHA-256 against the manifest when it is first read.
+    """
+
+    def __init__(self, path: Path, cache_bytes: int = 256 << 20, verify: bool = True) -> None:
+        self.path = Path(path)
+        manifest = self.path / MANIFEST
+        if not self.path.is_dir():
+            raise PoolError(f"{self.path}: pool folder not found")
+        if not manifest.is_file():
+            raise PoolError(f"{manifest}: pool manifest not found (is {self.path} a pool?)")
+        try:
+            data = json.loads(manifest.read_text())
+        except (OSError, ValueError) as e:
+            raise PoolError(f"{manifest}: unreadable pool manifest ({e})") from None
+        self._manifest_bytes = manifest.read_bytes()
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise PoolError(f"{manifest}: not a hemosynth pool manifest (format != {FORMAT!r})")
+        if data.get("version") != VERSION:
+            raise PoolError(f"{manifest}: unsupported pool version {data.get('version')!r}")
+        entries = data.get("sprites")
+        if not isinstance(entries, list) or not entries:
+            raise PoolError(f"{manifest}: the pool is empty (no sprites)")
+        records = [_record_from_json(e, manifest, i) for i, e in enumerate(entries)]
+        listed = {r.file for r in records}
+        if len(listed) != len(records):
+            raise PoolError(f"{manifest}: a sprite file is listed twice")
+        for r in records:
+            if not (self.path / r.file).is_file():
+                raise PoolError(f"{self.path / r.file}: sprite listed in the manifest is missing")
+        sprite_dir = self.path / "sprites"
+        if sprite_dir.is_dir():
+            for p in sorted(sprite_dir.rglob("*.png")):
+                rel = p.relative_to(self.path).as_posix()
+                if rel not in listed:
+                    raise PoolError(f"{p}: sprite file is not listed in {manifest}")
+        super().__init__(str(data.get("name", self.path.name)), records, str(self.path))
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = cache_bytes
+        self._verify = verify
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self._manifest_bytes).hexdigest()
+
+    def load(self, sprite_id: int) -> np.ndarray:
+        hit = self._cache.get(sprite_id)
+        if hit is not None:
+            self._cache.move_to_end(sprite_id)
+            return hit
+        r = self.records[sprite_id]
+        path = self.path / r.file
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise PoolError(f"{path}: cannot read sprite ({e.strerror})") from None
+        if self._verify and hashlib.sha256(raw).hexdigest() != r.sha256:
+            raise PoolError(f"{path}: sprite does not match its SHA-256 in the manifest")
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise PoolError(f"{path}: corrupt or unreadable image")
+        if img.ndim != 3 or img.shape[2] != 4:
+            raise PoolError(f"{path}: sprite must be RGBA (4 channels), got shape {img.shape}")
+        rgba = np.ascontiguousarray(img[:, :, [2, 1, 0, 3]])
+        if (rgba.shape[1], rgba.shape[0]) != tuple(r.size):
+            raise PoolError(
+                f"{path}: size {rgba.shape[1]}x{rgba.shape[0]} differs from the manifest's "
+                f"{r.size[0]}x{r.size[1]}"
+            )
+        if not rgba[:, :, 3].any():
+            raise PoolError(f"{path}: sprite is fully transparent")
+        rgba.setflags(write=False)
+        self._cache[sprite_id] = rgba
+        self._cache_bytes += rgba.nbytes
+        while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= old.nbytes
+        return rgba
+
+
+def _record_from_json(e: Any, manifest: Path, i: int) -> SpriteRecord:
+    where = f"{manifest}: sprite #{i}"
+    if not isinstance(e, dict):
+        raise PoolError(f"{where}: expected an object")
+    try:
+        file = str(e["file"])
+        cls_name = str(e["class"])
+        um = float(e["um_per_px"])
+        size = tuple(int(v) for v in e["size"])
+        sha = str(e["sha256"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise PoolError(f"{where}: missing or bad field ({err})") from None
+    try:
+        cls = canonical_class(cls_name)
+    except ConfigError:
+        raise PoolError(f"{where} ({file}): unknown class {cls_name!r}") from None
+    if not (0 < um < 100):
+        raise PoolError(f"{where} ({file}): um_per_px must be positive, got {um}")
+    if len(size) != 2 or min(size) < 1:
+        raise PoolError(f"{where} ({file}): bad size {list(size)}")
+    prov = e.get("provenance") or {}
+    if not isinstance(prov, dict):
+        raise PoolError(f"{where} ({file}): provenance must be an object")
+    return SpriteRecord(file, cls, um, (size[0], size[1]), sha, prov)
+
+
+def _check_rgba(rgba: np.ndarray, where: str) -> np.ndarray:
+    rgba = np.asarray(rgba)
+    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise PoolError(f"{where}: expected an RGBA uint8 array, got {rgba.dtype} {rgba.shape}")
+    if not rgba[:, :, 3].any():
+        raise PoolError(f"{where}: sprite is fully transparent")
+    return rgba
+
+
+def open_pool(spec: str | os.PathLike[str] | Pool, **kwargs: Any) -> Pool:
+    """Open a pool by spec: a Pool instance, ``"atlas"`` (the built-in pool) or a folder path.
+
+    Raises
+    ------
+    PoolError
+        If the folder is not a valid pool.
+    """
+    if isinstance(spec, Pool):
+        return spec
+    if str(spec) == "atlas":
+        from .atlas import default_pool
+
+        return default_pool()
+    return PoolStore(Path(spec), **kwargs)
+
+
+def write_pool(
+    path: str | os.PathLike[str],
+    sprites: Iterable[tuple[np.ndarray, str, float, dict[str, Any]]],
+    name: str | None = None,
+    description: str = "",
+    overwrite: bool = False,
+) -> PoolStore:
+    """Write a pool folder atomically and return it opened.
+
+    The pool is written to a temporary folder beside ``path`` and renamed into place only when
+    every sprite is written, so a failure never leaves a half-written pool.
+
+    Parameters
+    ----------
+    path : path-like
+        The pool folder to create.
+    sprites : iterable of (rgba, cls, um_per_px, provenance)
+        RGBA uint8 arrays of shape (H, W, 4) with alpha = 0 outside the cell.
+    name, description : str
+    overwrite : bool
+        Replace an existing pool folder.
+
+    Raises
+    ------
+    PoolError
+        If a sprite is invalid, no sprite is given, or ``path`` exists and ``overwrite`` is off.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise PoolError(f"{path}: already exists (pass overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        entries = []
+        counters: dict[str, int] = {}
+        for rgba, cls_name, um, prov in sprites:
+            cls = canonical_class(cls_name)
+            rgba = _check_rgba(rgba, f"sprite {len(entries)} ({cls})")
+            n = counters.get(cls, 0)
+            counters[cls] = n + 1
+            rel = f"sprites/{SLUGS[cls]}/{n:06d}.png"
+            ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]]))
+            if not ok:
+                raise PoolError(f"{rel}: PNG encoding failed")
+            data = buf.tobytes()
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(data)
+            prov = dict(prov)
+            prov.setdefault("kind", "real")
+            entries.append(
+                SpriteRecord(
+                    rel, cls, float(um), (rgba.shape[1], rgba.shape[0]),
+                    hashlib.sha256(data).hexdigest(), prov,
+                ).to_json()
+            )
+        if not entries:
+            raise PoolError(f"{path}: no sprites to write (empty pool)")
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": name or path.name,
+            "description": description,
+            "sprites": entries,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PoolStore(path)

@@ -1,0 +1,1 @@
+"""Smear synthesis: counts, placement, planning and rendering."""

@@ -1,0 +1,208 @@
+"""Planning a smear: every random choice of one smear, recorded as plain data.
+
+``plan_smear`` draws the counts (via the dataset's :class:`~hemosynth.smear.counts.Census`),
+chooses sprites, rotations, flips and scales, and places every cell with the configured
+strategy. The resulting :class:`SmearPlan` is all that rendering, annotation writing and
+statistics need; they hold no randomness.
+
+Placement order: white cells and nucleated RBCs first, then platelets, then red cells, so the
+cells of interest are the last to be dropped in a crowded field. Render order (the plan's
+order): red cells, platelets, nucleated RBCs, white cells, so cells of interest are drawn on top
+and are never hidden beyond the IoU bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import GenerationConfig
+from ..pools.store import Pool
+from ..taxonomy import MAIN_OF, POOL_CLASSES
+from .counts import Census
+from .placement import PlacementStats, make_placer
+from .render import BLENDERS
+from .seeds import STREAM_APPEARANCE, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
+from .sprite import transform_sprite
+
+#: drawing layer of each main type (higher = drawn later, on top)
+LAYER = {"RBC": 0, "Platelet": 1, "Nucleated RBC": 2, "WBC": 3}
+
+
+@dataclass(frozen=True)
+class SmearPlan:
+    """Everything needed to render and annotate one smear.
+
+    Arrays are in render order (bottom to top); ``N`` is the number of placed cells.
+
+    Attributes
+    ----------
+    index, seed : int
+        Smear index and master seed.
+    width, height : int
+        Field size in pixels.
+    um_per_px : float
+    threshold : float
+        The smear's IoU threshold T.
+    strategy : str
+    classes : tuple of str, length N
+        Pool class of each cell.
+    sprite_ids : ndarray of shape (N,), int64
+    angles : ndarray of shape (N,)
+        Rotation in degrees.
+    flips : ndarray of shape (N,), bool
+    scales : ndarray of shape (N,)
+        Output pixels per sprite pixel.
+    boxes : ndarray of shape (N, 4)
+        Unclipped xyxy boxes (pixel edges; x0, y0 are the integer paste point). Clip to the
+        field for annotations.
+    requested, dropped : dict
+        Class -> cells asked for / cells that could not be placed.
+    stats : PlacementStats
+    render_seed : int
+        Seed of the renderer's noise.
+    appearance : dict
+        Per-smear appearance parameters (stain, optics), drawn here, applied by the renderer.
+    """
+
+    index: int
+    seed: int
+    width: int
+    height: int
+    um_per_px: float
+    threshold: float
+    strategy: str
+    classes: tuple[str, ...]
+    sprite_ids: np.ndarray
+    angles: np.ndarray
+    flips: np.ndarray
+    scales: np.ndarray
+    boxes: np.ndarray
+    requested: dict[str, int]
+    dropped: dict[str, int]
+    stats: PlacementStats
+    render_seed: int
+    appearance: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def clipped_boxes(self) -> np.ndarray:
+        """Boxes clipped to the field, shape (N, 4)."""
+        b = self.boxes.copy()
+        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, self.width)
+        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, self.height)
+        return b
+
+    def placed(self) -> dict[str, int]:
+        """Class -> cells placed."""
+        out: dict[str, int] = {}
+        for c in self.classes:
+            out[c] = out.get(c, 0) + 1
+        return out
+
+
+def _placement_order(per_class: dict[str, int]) -> list[str]:
+    order = sorted(per_class, key=lambda c: (-LAYER[MAIN_OF[c]], POOL_CLASSES.index(c)))
+    return [c for c in order for _ in range(per_class[c])]
+
+
+def plan_smear(
+    cfg: GenerationConfig,
+    pool: Pool,
+    index: int,
+    census: Census | None = None,
+    keep_sprites: bool = False,
+) -> SmearPlan | tuple[SmearPlan, list[np.ndarray]]:
+    """Plan smear ``index`` of the dataset described by ``cfg``.
+
+    Parameters
+    ----------
+    cfg : GenerationConfig
+    pool : Pool
+    index : int
+    census : Census, optional
+        The dataset's census (reuse one across smears; built here if omitted).
+    keep_sprites : bool
+        Also return the transformed sprites (saves transforming them again to render).
+
+    Returns
+    -------
+    SmearPlan, or (SmearPlan, list of ndarray) with ``keep_sprites``
+    """
+    if census is None:
+        census = Census(cfg, set(pool.classes))
+    counts = census.counts(index).per_class
+    pool.require(counts)
+    rng = smear_rng(cfg.seed, index, STREAM_PLACEMENT)
+    pc = cfg.placement
+    lo, hi = pc.iou_threshold_range
+    threshold = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
+    typical = 8.0 / cfg.canvas.um_per_px  # a red cell is about 8 um across with its box
+    placer = make_placer(cfg.canvas.width, cfg.canvas.height, threshold, pc, rng, typical)
+    shape = BLENDERS[cfg.render.blend].shape
+    keep_inside = set(pc.keep_inside)
+    j0, j1 = pc.scale_jitter_range
+
+    rows: list[tuple[str, int, float, bool, float, int, int, int, int]] = []
+    sprites: list[np.ndarray] = []
+    dropped: dict[str, int] = {}
+    for cls in _placement_order(counts):
+        ids = pool.ids(cls)
+        sid = int(ids[rng.integers(len(ids))])
+        angle = float(rng.uniform(0.0, 360.0)) if pc.rotate else 0.0
+        flip = bool(rng.random() < 0.5) if pc.flip else False
+        jitter = float(rng.uniform(j0, j1)) if j1 > j0 else float(j0)
+        scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * jitter
+        sprite = shape(transform_sprite(pool.load(sid), angle, flip, scale))
+        h, w = sprite.shape[:2]
+        pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside)
+        if pos is None:
+            dropped[cls] = dropped.get(cls, 0) + 1
+            continue
+        rows.append((cls, sid, angle, flip, scale, pos[0], pos[1], w, h))
+        sprites.append(sprite)
+
+    order = sorted(range(len(rows)), key=lambda k: (LAYER[MAIN_OF[rows[k][0]]], k))
+    rows = [rows[k] for k in order]
+    sprites = [sprites[k] for k in order]
+    n = len(rows)
+    boxes = np.zeros((n, 4))
+    for k, r in enumerate(rows):
+        boxes[k] = (r[5], r[6], r[5] + r[7], r[6] + r[8])
+    render_seed = int(smear_rng(cfg.seed, index, STREAM_RENDER).integers(2**63))
+    from .appearance import draw_appearance
+
+    appearance = draw_appearance(cfg, smear_rng(cfg.seed, index, STREAM_APPEARANCE))
+    plan = SmearPlan(
+        index=index,
+        seed=cfg.seed,
+        width=cfg.canvas.width,
+        height=cfg.canvas.height,
+        um_per_px=cfg.canvas.um_per_px,
+        threshold=threshold,
+        strategy=pc.strategy,
+        classes=tuple(r[0] for r in rows),
+        sprite_ids=np.array([r[1] for r in rows], np.int64),
+        angles=np.array([r[2] for r in rows], float),
+        flips=np.array([r[3] for r in rows], bool),
+        scales=np.array([r[4] for r in rows], float),
+        boxes=boxes,
+        requested=dict(counts),
+        dropped=dropped,
+        stats=placer.stats,
+        render_seed=render_seed,
+        appearance=appearance,
+    )
+    return (plan, sprites) if keep_sprites else plan
+
+
+def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:
+    """The transformed, shaped sprites of ``plan`` (as ``plan_smear(keep_sprites=True)``)."""
+    shape = BLENDERS[cfg.render.blend].shape
+    return [
+        shape(transform_sprite(pool.load(int(s)), float(a), bool(f), float(k)))
+        for s, a, f, k in zip(plan.sprite_ids, plan.angles, plan.flips, plan.scales, strict=True)
+    ]

@@ -1,0 +1,85 @@
+"""Sprite transforms: flip, rotate, rescale, premultiply and crop to the alpha's extent.
+
+Transformed sprites are *premultiplied* RGBA uint8 (colour already multiplied by alpha), cropped
+so that the first and last rows and columns hold alpha > 0. The annotation box of a pasted
+cell is exactly the transformed sprite's extent at its paste point.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    """Straight RGBA uint8 -> premultiplied RGBA uint8 (rounded)."""
+    a = rgba[:, :, 3:4].astype(np.uint16)
+    out = np.empty_like(rgba)
+    out[:, :, :3] = ((rgba[:, :, :3].astype(np.uint16) * a + 127) // 255).astype(np.uint8)
+    out[:, :, 3] = rgba[:, :, 3]
+    return out
+
+
+def unpremultiply(rgba_p: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA uint8 -> straight RGBA uint8 (colour 0 where alpha is 0)."""
+    a = rgba_p[:, :, 3:4].astype(np.float32)
+    rgb = rgba_p[:, :, :3].astype(np.float32) * 255.0 / np.maximum(a, 1.0)
+    out = np.empty_like(rgba_p)
+    out[:, :, :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    out[:, :, 3] = rgba_p[:, :, 3]
+    return out
+
+
+def alpha_extent(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of the pixels with alpha > 0 (x1, y1 exclusive), None if none."""
+    rows = np.flatnonzero(alpha.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(alpha.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def transform_sprite(rgba: np.ndarray, angle: float, flip: bool, scale: float) -> np.ndarray:
+    """Flip, rotate by ``angle`` degrees (counter-clockwise) and rescale by ``scale``.
+
+    Parameters
+    ----------
+    rgba : ndarray of shape (H, W, 4), uint8
+        Straight (not premultiplied) sprite.
+    angle : float
+        Degrees.
+    flip : bool
+        Mirror left-right before rotating.
+    scale : float
+        Size factor (output pixels per input pixel).
+
+    Returns
+    -------
+    ndarray of shape (h, w, 4), uint8
+        Premultiplied sprite cropped to its alpha > 0 extent (at least 1 x 1).
+    """
+    src = premultiply(rgba[:, ::-1] if flip else rgba)
+    if scale < 0.5:
+        # area averaging before the rotation avoids aliasing on strong shrinks
+        h, w = src.shape[:2]
+        nw, nh = max(1, round(w * scale * 2)), max(1, round(h * scale * 2))
+        src = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_AREA)
+        scale = scale * w / nw
+    h, w = src.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    ow = int(np.ceil(w * cos + h * sin)) + 2
+    oh = int(np.ceil(w * sin + h * cos)) + 2
+    m[0, 2] += ow / 2 - w / 2
+    m[1, 2] += oh / 2 - h / 2
+    out = cv2.warpAffine(
+        src, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    ext = alpha_extent(out[:, :, 3])
+    if ext is None:  # a sprite shrunk below one pixel: keep its centre pixel
+        out = np.zeros((1, 1, 4), np.uint8)
+        out[0, 0] = src[h // 2, w // 2]
+        out[0, 0, 3] = max(1, out[0, 0, 3])
+        return out
+    x0, y0, x1, y1 = ext
+    return np.ascontiguousarray(out[y0:y1, x0:x1])
