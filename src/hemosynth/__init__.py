@@ -7,26 +7,26 @@ The public API (no I/O happens at import)::
 
 __version__ = "0.1.0"
 
-from .config import GenerationConfig, dump_config, load_config  # noqa: E402
-from .dataset import (  # noqa: E402
+from .config import GenerationConfig, dump_config, load_config
+from .dataset import (
     DensityWarning,
     generate_dataset,
     iter_records,
     make_smear,
     read_manifest,
 )
-from .errors import (  # noqa: E402
+from .errors import (
     ConfigError,
     DatasetError,
     FormatError,
     HemosynthError,
     PoolError,
 )
-from .pools.store import MemoryPool, Pool, PoolStore, open_pool, write_pool  # noqa: E402
-from .smear.counts import Census  # noqa: E402
-from .smear.plan import SmearPlan, plan_smear, prepare_sprites  # noqa: E402
-from .smear.render import render, visibility  # noqa: E402
-from .taxonomy import LABEL_SETS, MAIN_TYPES, POOL_CLASSES, SUBTYPES, label_set  # noqa: E402
+from .pools.store import MemoryPool, Pool, PoolStore, open_pool, write_pool
+from .smear.counts import Census
+from .smear.plan import SmearPlan, plan_smear, prepare_sprites
+from .smear.render import render, visibility
+from .taxonomy import LABEL_SETS, MAIN_TYPES, POOL_CLASSES, SUBTYPES, label_set
 
 __all__ = [
     "LABEL_SETS",

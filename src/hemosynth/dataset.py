@@ -2,7 +2,7 @@
 
 Layout::
 
-    DIR/manifest.json                 config, seed, version, pool fingerprint, status, per-smear counts
+    DIR/manifest.json                 config, seed, version, pool fingerprint, status, counts
     DIR/images/smear_000000.jpg       the smears
     DIR/records/smear_000000.json     every placed cell (all classes, RBC included) with its box,
                                       visible fraction, sprite and transform: the source of the

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import REFERENCE_FIELD_PX, CountsConfig, GenerationConfig, Gaussian, SubtypeConfig
+from ..config import REFERENCE_FIELD_PX, CountsConfig, Gaussian, GenerationConfig, SubtypeConfig
 from ..errors import ConfigError
 from ..taxonomy import MAIN_TYPES, RBC
 from .seeds import STREAM_COUNTS, smear_rng

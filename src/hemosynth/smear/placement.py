@@ -105,7 +105,9 @@ class Placer:
         self.stats = PlacementStats()
 
     # -- hooks ---------------------------------------------------------------------------------
-    def propose_centre(self, lo: tuple[float, float], hi: tuple[float, float]) -> tuple[float, float]:
+    def propose_centre(
+        self, lo: tuple[float, float], hi: tuple[float, float]
+    ) -> tuple[float, float]:
         """A paste point (box centre) in the allowed rectangle ``[lo, hi]``."""
         return self.rng.uniform(lo[0], hi[0]), self.rng.uniform(lo[1], hi[1])
 

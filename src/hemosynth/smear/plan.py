@@ -23,9 +23,9 @@ from ..pools.store import Pool
 from ..taxonomy import MAIN_OF, POOL_CLASSES
 from .counts import Census
 from .placement import PlacementStats, make_placer
-from .render import BLENDERS
+from .render import BLENDERS, paste_window
 from .seeds import STREAM_APPEARANCE, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
-from .sprite import transform_sprite
+from .sprite import alpha_extent, transform_sprite
 
 #: drawing layer of each main type (higher = drawn later, on top)
 LAYER = {"RBC": 0, "Platelet": 1, "Nucleated RBC": 2, "WBC": 3}
@@ -56,8 +56,11 @@ class SmearPlan:
     scales : ndarray of shape (N,)
         Output pixels per sprite pixel.
     boxes : ndarray of shape (N, 4)
-        Unclipped xyxy boxes (pixel edges; x0, y0 are the integer paste point). Clip to the
-        field for annotations.
+        Unclipped xyxy boxes (pixel edges; x0, y0 are the integer paste point): the extent of
+        each transformed sprite's alpha at its paste point.
+    field_boxes : ndarray of shape (N, 4)
+        The annotation boxes: the extent of the alpha pasted inside the field (equal to
+        ``boxes`` for cells wholly inside; tight around the visible part of cut cells).
     requested, dropped : dict
         Class -> cells asked for / cells that could not be placed.
     stats : PlacementStats
@@ -80,6 +83,7 @@ class SmearPlan:
     flips: np.ndarray
     scales: np.ndarray
     boxes: np.ndarray
+    field_boxes: np.ndarray
     requested: dict[str, int]
     dropped: dict[str, int]
     stats: PlacementStats
@@ -90,11 +94,8 @@ class SmearPlan:
         return len(self.classes)
 
     def clipped_boxes(self) -> np.ndarray:
-        """Boxes clipped to the field, shape (N, 4)."""
-        b = self.boxes.copy()
-        b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, self.width)
-        b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, self.height)
-        return b
+        """The annotation boxes (``field_boxes``), shape (N, 4)."""
+        return self.field_boxes
 
     def placed(self) -> dict[str, int]:
         """Class -> cells placed."""
@@ -172,6 +173,7 @@ def plan_smear(
     boxes = np.zeros((n, 4))
     for k, r in enumerate(rows):
         boxes[k] = (r[5], r[6], r[5] + r[7], r[6] + r[8])
+    field_boxes = _field_boxes(boxes, sprites, cfg.canvas.width, cfg.canvas.height)
     render_seed = int(smear_rng(cfg.seed, index, STREAM_RENDER).integers(2**63))
     from .appearance import draw_appearance
 
@@ -190,6 +192,7 @@ def plan_smear(
         flips=np.array([r[3] for r in rows], bool),
         scales=np.array([r[4] for r in rows], float),
         boxes=boxes,
+        field_boxes=field_boxes,
         requested=dict(counts),
         dropped=dropped,
         stats=placer.stats,
@@ -197,6 +200,27 @@ def plan_smear(
         appearance=appearance,
     )
     return (plan, sprites) if keep_sprites else plan
+
+
+def _field_boxes(
+    boxes: np.ndarray, sprites: list[np.ndarray], width: int, height: int
+) -> np.ndarray:
+    """Extent of each sprite's alpha inside the field (tight around the part that is pasted)."""
+    out = boxes.copy()
+    cut = np.flatnonzero(
+        (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width) | (boxes[:, 3] > height)
+    )
+    for i in cut:
+        x0, y0 = int(boxes[i, 0]), int(boxes[i, 1])
+        s = sprites[i]
+        win = paste_window(x0, y0, s.shape[1], s.shape[0], width, height)
+        ext = alpha_extent(s[win[2], win[3], 3]) if win is not None else None
+        if ext is None:  # nothing of the cell is inside the field
+            out[i] = (0, 0, 0, 0)
+            continue
+        ox, oy = win[1].start, win[0].start
+        out[i] = (ox + ext[0], oy + ext[1], ox + ext[2], oy + ext[3])
+    return out
 
 
 def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:

@@ -1,0 +1,136 @@
+import json
+
+import numpy as np
+import pytest
+
+from hemosynth.errors import PoolError
+from hemosynth.pools.store import PoolStore, open_pool, write_pool
+from tests.helpers import disc_sprite
+
+
+def _sprites(n=3, classes=("RBC", "Lymphocyte")):
+    out = []
+    for c in classes:
+        for k in range(n):
+            out.append((disc_sprite(20 + k), c, 0.3, {"kind": "real", "file": f"{c}{k}.jpg"}))
+    return out
+
+
+def test_round_trip(tmp_path):
+    sprites = _sprites()
+    pool = write_pool(tmp_path / "p", sprites, name="demo")
+    again = open_pool(tmp_path / "p")
+    assert again.name == "demo"
+    assert again.classes == ("RBC", "Lymphocyte")
+    assert len(again.ids("RBC")) == 3 and len(again.ids("Basophil")) == 0
+    for sid, (rgba, cls, um, prov) in enumerate(sprites):
+        assert np.array_equal(again.load(sid), rgba)
+        rec = again.records[sid]
+        assert rec.cls == cls and rec.um_per_px == um and rec.provenance == prov
+    assert pool.fingerprint == again.fingerprint
+
+
+def test_loading_is_lazy_and_bounded(tmp_path):
+    write_pool(tmp_path / "p", _sprites(n=20))
+    pool = PoolStore(tmp_path / "p", cache_bytes=3 * 24 * 24 * 4)
+    assert len(pool._cache) == 0  # opening reads only the manifest
+    for sid in range(len(pool)):
+        pool.load(sid)
+    assert pool._cache_bytes <= 3 * 24 * 24 * 4 + 30 * 30 * 4
+    assert len(pool._cache) <= 4
+
+
+def test_fingerprint_changes_with_a_sprite(tmp_path):
+    a = write_pool(tmp_path / "a", _sprites())
+    s = _sprites()
+    s[0] = (disc_sprite(25), *s[0][1:])
+    b = write_pool(tmp_path / "b", s)
+    assert a.fingerprint != b.fingerprint
+
+
+def test_empty_pool_is_refused(tmp_path):
+    with pytest.raises(PoolError, match="empty"):
+        write_pool(tmp_path / "p", [])
+    assert not (tmp_path / "p").exists()
+    assert list(tmp_path.iterdir()) == []  # no half-written folder left
+
+
+def test_invalid_sprite_leaves_no_pool(tmp_path):
+    bad = [*_sprites(), (np.zeros((5, 5, 4), np.uint8), "RBC", 0.3, {})]
+    with pytest.raises(PoolError, match="transparent"):
+        write_pool(tmp_path / "p", bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_class_named(tmp_path):
+    pool = write_pool(tmp_path / "p", _sprites())
+    with pytest.raises(PoolError, match="'Basophil'"):
+        pool.require(["RBC", "Basophil"])
+
+
+def test_corrupt_sprite_named(tmp_path):
+    write_pool(tmp_path / "p", _sprites())
+    f = tmp_path / "p" / "sprites" / "rbc" / "000001.png"
+    f.write_bytes(b"not a png")
+    pool = PoolStore(tmp_path / "p", verify=False)
+    with pytest.raises(PoolError, match="000001.png: corrupt"):
+        pool.load(1)
+    pool = PoolStore(tmp_path / "p")
+    with pytest.raises(PoolError, match="000001.png: sprite does not match"):
+        pool.load(1)
+
+
+def test_manifest_must_match_files(tmp_path):
+    write_pool(tmp_path / "p", _sprites())
+    (tmp_path / "p" / "sprites" / "rbc" / "000002.png").unlink()
+    with pytest.raises(PoolError, match="000002.png: sprite listed in the manifest is missing"):
+        open_pool(tmp_path / "p")
+    write_pool(tmp_path / "q", _sprites())
+    (tmp_path / "q" / "sprites" / "rbc" / "extra.png").write_bytes(b"x")
+    with pytest.raises(PoolError, match="extra.png: sprite file is not listed"):
+        open_pool(tmp_path / "q")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda m: m.update(format="other"), "not a hemosynth pool"),
+        (lambda m: m.update(sprites=[]), "empty"),
+        (lambda m: m["sprites"][0].update({"class": "Myelocyte"}), "unknown class 'Myelocyte'"),
+        (lambda m: m["sprites"][0].pop("um_per_px"), "missing or bad field"),
+        (lambda m: m["sprites"][0].update(um_per_px=-1), "um_per_px must be positive"),
+    ],
+)
+def test_bad_manifest(tmp_path, mutate, message):
+    write_pool(tmp_path / "p", _sprites(n=1))
+    mf = tmp_path / "p" / "pool.json"
+    m = json.loads(mf.read_text())
+    mutate(m)
+    mf.write_text(json.dumps(m))
+    with pytest.raises(PoolError, match=message):
+        open_pool(tmp_path / "p")
+
+
+def test_not_a_pool(tmp_path):
+    with pytest.raises(PoolError, match="not found"):
+        open_pool(tmp_path / "nowhere")
+    (tmp_path / "x").mkdir()
+    with pytest.raises(PoolError, match="manifest not found"):
+        open_pool(tmp_path / "x")
+
+
+def test_size_mismatch(tmp_path):
+    write_pool(tmp_path / "p", _sprites(n=1))
+    mf = tmp_path / "p" / "pool.json"
+    m = json.loads(mf.read_text())
+    m["sprites"][0]["size"] = [3, 3]
+    mf.write_text(json.dumps(m))
+    with pytest.raises(PoolError, match="differs from the manifest"):
+        open_pool(tmp_path / "p").load(0)
+
+
+def test_default_pool_has_every_class():
+    from hemosynth.taxonomy import POOL_CLASSES
+
+    pool = open_pool("atlas")
+    assert pool.classes == POOL_CLASSES
