@@ -1,0 +1,5 @@
+"""``python -m hemosynth``: the command line."""
+
+from .cli import main
+
+main()
