@@ -29,6 +29,7 @@ Boxes are ``(x0, y0, x1, y1)`` in pixel edges; paste points are integer top-left
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,11 +72,14 @@ class PlacementStats:
         IoU evaluations (pair checks) made.
     scans : int
         Other per-candidate work (distance evaluations of ``lsh``'s nearest filter).
+    seconds : float
+        Time spent placing (proposals, neighbour search, checks).
     """
 
     attempts: int = 0
     checks: int = 0
     scans: int = 0
+    seconds: float = 0.0
 
 
 class Placer:
@@ -104,12 +108,16 @@ class Placer:
         self.boxes: list[tuple[float, float, float, float]] = []
         self.stats = PlacementStats()
 
+    #: proposals in the first batch (one vectorised draw and check per batch; each next batch
+    #: of the same cell is twice as large)
+    batch = 4
+
     # -- hooks ---------------------------------------------------------------------------------
-    def propose_centre(
-        self, lo: tuple[float, float], hi: tuple[float, float]
-    ) -> tuple[float, float]:
-        """A paste point (box centre) in the allowed rectangle ``[lo, hi]``."""
-        return self.rng.uniform(lo[0], hi[0]), self.rng.uniform(lo[1], hi[1])
+    def propose_centres(
+        self, lo: tuple[float, float], hi: tuple[float, float], k: int
+    ) -> np.ndarray:
+        """``k`` paste points (box centres), shape (k, 2), in the rectangle ``[lo, hi]``."""
+        return self.rng.uniform(lo, hi, size=(k, 2))
 
     def neighbours(self, box: tuple[float, float, float, float]) -> list[int]:
         """Indices of earlier boxes to check the proposal ``box`` against."""
@@ -117,6 +125,18 @@ class Placer:
 
     def register(self, i: int, box: tuple[float, float, float, float]) -> None:
         """Record accepted box ``i`` in the neighbour index."""
+
+    def first_fit(self, cands: np.ndarray) -> int:
+        """Index of the first proposal (rows of ``cands``, xyxy) that fits, or -1.
+
+        Counts one attempt per proposal examined and the pair checks made.
+        """
+        for k, row in enumerate(cands):
+            self.stats.attempts += 1
+            box = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+            if not self.checks_overlap or self._fits(box):
+                return k
+        return -1
 
     # -- the loop ------------------------------------------------------------------------------
     def place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
@@ -129,26 +149,38 @@ class Placer:
         inside : bool
             Keep the whole box inside the field; otherwise only its centre must be inside.
         """
+        t0 = time.perf_counter()
+        try:
+            return self._place(w, h, inside)
+        finally:
+            self.stats.seconds += time.perf_counter() - t0
+
+    def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
         if inside:
             if w > self.width or h > self.height:
                 return None
             lo, hi = (w / 2, h / 2), (self.width - w / 2, self.height - h / 2)
         else:
             lo, hi = (0.0, 0.0), (float(self.width), float(self.height))
-        for _ in range(self.cfg.max_attempts):
-            self.stats.attempts += 1
-            cx, cy = self.propose_centre(lo, hi)
-            x0 = int(np.floor(cx - w / 2 + 0.5))
-            y0 = int(np.floor(cy - h / 2 + 0.5))
+        left = self.cfg.max_attempts
+        batch = self.batch
+        while left > 0:
+            k = min(batch, left)
+            left -= k
+            batch *= 2  # a crowded field: check more proposals at once
+            centres = self.propose_centres(lo, hi, k)
+            x0 = np.floor(centres[:, 0] - w / 2 + 0.5)
+            y0 = np.floor(centres[:, 1] - h / 2 + 0.5)
             if inside:
-                x0 = min(max(x0, 0), self.width - w)
-                y0 = min(max(y0, 0), self.height - h)
-            box = (float(x0), float(y0), float(x0 + w), float(y0 + h))
-            if self.checks_overlap and not self._fits(box):
-                continue
-            self.boxes.append(box)
-            self.register(len(self.boxes) - 1, box)
-            return x0, y0
+                x0 = np.minimum(np.maximum(x0, 0), self.width - w)
+                y0 = np.minimum(np.maximum(y0, 0), self.height - h)
+            cands = np.stack([x0, y0, x0 + w, y0 + h], axis=1)
+            j = self.first_fit(cands)
+            if j >= 0:
+                box = (float(x0[j]), float(y0[j]), float(x0[j] + w), float(y0[j] + h))
+                self.boxes.append(box)
+                self.register(len(self.boxes) - 1, box)
+                return int(x0[j]), int(y0[j])
         return None
 
     def _fits(self, box: tuple[float, float, float, float]) -> bool:
@@ -173,15 +205,11 @@ class BlocksPlacer(Placer):
 
     checks_overlap = False
 
-    def propose_centre(self, lo, hi):
+    def propose_centres(self, lo, hi, k):
         m, n = self.cfg.blocks
-        bw = (hi[0] - lo[0]) / m
-        bh = (hi[1] - lo[1]) / n
-        i, j = int(self.rng.integers(m)), int(self.rng.integers(n))
-        return (
-            self.rng.uniform(lo[0] + i * bw, lo[0] + (i + 1) * bw),
-            self.rng.uniform(lo[1] + j * bh, lo[1] + (j + 1) * bh),
-        )
+        size = np.array([(hi[0] - lo[0]) / m, (hi[1] - lo[1]) / n])
+        block = np.stack([self.rng.integers(m, size=k), self.rng.integers(n, size=k)], axis=1)
+        return np.asarray(lo) + (block + self.rng.random((k, 2))) * size
 
 
 class BrutePlacer(Placer):
@@ -190,13 +218,17 @@ class BrutePlacer(Placer):
     def neighbours(self, box):
         return range(len(self.boxes))  # type: ignore[return-value]
 
-    def _fits(self, box):
+    def first_fit(self, cands):
         n = len(self.boxes)
-        self.stats.checks += n
         if n == 0:
-            return True
-        arr = np.asarray(self.boxes)
-        return bool((iou_matrix(np.asarray([box]), arr) <= self.threshold).all())
+            self.stats.attempts += 1
+            return 0
+        ok = (iou_matrix(cands, np.asarray(self.boxes)) <= self.threshold).all(axis=1)
+        hit = np.flatnonzero(ok)
+        used = int(hit[0]) + 1 if hit.size else len(cands)
+        self.stats.attempts += used
+        self.stats.checks += used * n
+        return int(hit[0]) if hit.size else -1
 
 
 class GridPlacer(Placer):
@@ -204,33 +236,96 @@ class GridPlacer(Placer):
 
     Each accepted box is registered in every grid cell its extent covers; a proposal's
     candidates are the boxes registered in the cells its extent covers. Two boxes whose
-    interiors meet share a point, hence a grid cell, so no overlapping box is missed.
+    interiors meet share a point, hence a grid cell, so no overlapping box is missed. A batch of
+    proposals is checked at once with array operations.
     """
 
     def __init__(self, width, height, threshold, cfg, rng, cell: int | None = None) -> None:
         super().__init__(width, height, threshold, cfg, rng)
         self.cell = int(cell) if cell else 64
-        self.buckets: dict[tuple[int, int], list[int]] = {}
+        # cells cover the field plus a margin for boxes hanging over the border
+        self.pad = 4
+        self.cols = int(np.ceil(width / self.cell)) + 2 * self.pad
+        self.rows = int(np.ceil(height / self.cell)) + 2 * self.pad
+        self.cap = 8
+        self.table = np.full((self.rows, self.cols, self.cap), -1, np.int32)
+        self.fill = np.zeros((self.rows, self.cols), np.int32)
+        self.arr = np.zeros((64, 4))
 
-    def _cells(self, box):
+    def _span(self, x0, y0, x1, y1):
+        """Grid index ranges (inclusive) covered by the interior of boxes (arrays or floats)."""
         g = self.cell
-        # the interior (x0, x1) spans columns floor(x0/g) .. ceil(x1/g) - 1
-        c0, r0 = int(np.floor(box[0] / g)), int(np.floor(box[1] / g))
-        c1, r1 = int(np.ceil(box[2] / g)) - 1, int(np.ceil(box[3] / g)) - 1
-        return ((c, r) for c in range(c0, c1 + 1) for r in range(r0, r1 + 1))
+        c0 = np.floor(np.asarray(x0) / g).astype(np.int64) + self.pad
+        r0 = np.floor(np.asarray(y0) / g).astype(np.int64) + self.pad
+        c1 = np.ceil(np.asarray(x1) / g).astype(np.int64) - 1 + self.pad
+        r1 = np.ceil(np.asarray(y1) / g).astype(np.int64) - 1 + self.pad
+        return c0, r0, c1, r1
+
+    def _grow(self) -> None:
+        bigger = np.full((self.rows, self.cols, self.cap * 2), -1, np.int32)
+        bigger[:, :, : self.cap] = self.table
+        self.table, self.cap = bigger, self.cap * 2
 
     def neighbours(self, box):
-        found: set[int] = set()
-        get = self.buckets.get
-        for key in self._cells(box):
-            ids = get(key)
-            if ids:
-                found.update(ids)
-        return sorted(found)
+        c0, r0, c1, r1 = (int(v) for v in self._span(*box))
+        c0, r0 = max(c0, 0), max(r0, 0)
+        ids = self.table[r0 : r1 + 1, c0 : c1 + 1].ravel()
+        return sorted(set(ids[ids >= 0].tolist()))
 
     def register(self, i, box):
-        for key in self._cells(box):
-            self.buckets.setdefault(key, []).append(i)
+        if i >= len(self.arr):
+            self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
+        self.arr[i] = box
+        c0, r0, c1, r1 = (int(v) for v in self._span(*box))
+        c0, r0 = max(c0, 0), max(r0, 0)
+        c1, r1 = min(c1, self.cols - 1), min(r1, self.rows - 1)
+        while self.fill[r0 : r1 + 1, c0 : c1 + 1].max() >= self.cap:
+            self._grow()
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                self.table[r, c, self.fill[r, c]] = i
+                self.fill[r, c] += 1
+
+    def first_fit(self, cands):
+        k = len(cands)
+        c0, r0, c1, r1 = self._span(cands[:, 0], cands[:, 1], cands[:, 2], cands[:, 3])
+        c0, r0 = np.maximum(c0, 0), np.maximum(r0, 0)
+        c1, r1 = np.minimum(c1, self.cols - 1), np.minimum(r1, self.rows - 1)
+        span_c = int((c1 - c0).max()) + 1
+        span_r = int((r1 - r0).max()) + 1
+        dc = np.arange(span_c)
+        dr = np.arange(span_r)
+        cc = c0[:, None, None] + dc[None, None, :]
+        rr = r0[:, None, None] + dr[None, :, None]
+        valid = (cc <= c1[:, None, None]) & (rr <= r1[:, None, None])
+        cc = np.minimum(cc, self.cols - 1)
+        rr = np.minimum(rr, self.rows - 1)
+        ids = self.table[rr, cc]  # (k, span_r, span_c, cap)
+        ids = np.where(valid[..., None], ids, -1).reshape(k, -1)
+        # a box registered in several covered cells is one candidate: keep its first copy
+        ids = np.sort(ids, axis=1)
+        dup = np.zeros_like(ids, bool)
+        dup[:, 1:] = ids[:, 1:] == ids[:, :-1]
+        ids = np.where(dup, -1, ids)
+        present = ids >= 0
+        n_checks = present.sum(axis=1)
+        other = self.arr[np.maximum(ids, 0)]  # (k, m, 4)
+        iw = np.minimum(cands[:, None, 2], other[..., 2]) - np.maximum(cands[:, None, 0],
+                                                                         other[..., 0])
+        ih = np.minimum(cands[:, None, 3], other[..., 3]) - np.maximum(cands[:, None, 1],
+                                                                         other[..., 1])
+        inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+        area_c = ((cands[:, 2] - cands[:, 0]) * (cands[:, 3] - cands[:, 1]))[:, None]
+        area_o = (other[..., 2] - other[..., 0]) * (other[..., 3] - other[..., 1])
+        union = area_c + area_o - inter
+        ratio = np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
+        over = present & (ratio > self.threshold)
+        ok = ~over.any(axis=1)
+        hit = np.flatnonzero(ok)
+        used = int(hit[0]) + 1 if hit.size else k
+        self.stats.attempts += used
+        self.stats.checks += int(n_checks[:used].sum())
+        return int(hit[0]) if hit.size else -1
 
 
 def lsh_hash(normals: np.ndarray, point: np.ndarray) -> bytes:

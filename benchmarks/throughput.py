@@ -1,0 +1,104 @@
+"""Full generation throughput against the JPEG-encoding floor, side by side in one run.
+
+Generates N smears of the paper's geometry (2592 x 1944, Table 2 counts, default pool and
+settings) with 1 and with K worker processes, and measures the floor: the time to only encode N
+images of that size as JPEG (quality 95), on 1 process and on K processes. Peak memory (RSS) per
+worker is read from the operating system.
+
+Usage::
+
+    python benchmarks/throughput.py [--smears 200] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+def _encode_many(n: int) -> float:
+    import cv2
+
+    from hemosynth.fileio import encode_image
+
+    cv2.setNumThreads(1)
+    rng = np.random.default_rng(0)
+    img = np.full((1944, 2592, 3), 220, np.uint8)
+    img[::7] = rng.integers(0, 255, img[::7].shape, dtype=np.uint8)  # some texture
+    t0 = time.perf_counter()
+    for _ in range(n):
+        encode_image(img, "jpg", 95)
+    return time.perf_counter() - t0
+
+
+def floor_seconds(n: int, workers: int) -> float:
+    """Wall time to encode ``n`` 2592 x 1944 JPEGs on ``workers`` processes."""
+    if workers == 1:
+        return _encode_many(n)
+    parts = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
+        ex.submit(int, 0).result()  # start the workers before timing
+        t0 = time.perf_counter()
+        list(ex.map(_encode_many, parts))
+        return time.perf_counter() - t0
+
+
+def _generate(n: int, workers: int, out: str) -> tuple[float, float]:
+    """Run in a fresh process: returns (seconds, peak RSS in MB of the largest worker)."""
+    import warnings
+
+    from hemosynth.config import GenerationConfig
+    from hemosynth.dataset import generate_dataset
+    from hemosynth.pools.store import open_pool
+
+    warnings.simplefilter("ignore")
+    cfg = GenerationConfig(count=n)
+    open_pool(cfg.pool)  # build or load the atlas cache outside the timing
+    t0 = time.perf_counter()
+    generate_dataset(cfg, out, workers=workers)
+    dt = time.perf_counter() - t0
+    who = resource.RUSAGE_SELF if workers == 1 else resource.RUSAGE_CHILDREN
+    return dt, resource.getrusage(who).ru_maxrss / 1024
+
+
+def generate_seconds(n: int, workers: int) -> tuple[float, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="hemosynth-bench-"))
+    try:
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+            return ex.submit(_generate, n, workers, str(tmp / "ds")).result()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smears", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    n, k = args.smears, args.workers
+
+    f1 = floor_seconds(n, 1)
+    fk = floor_seconds(n, k)
+    g1, m1 = generate_seconds(n, 1)
+    gk, mk = generate_seconds(n, k)
+    print(f"{n} smears of 2592x1944 px, paper counts, default pool; JPEG quality 95")
+    print("run | seconds | smears/s | x JPEG floor (same processes) | peak RSS per worker MB")
+    print("--- | --- | --- | --- | ---")
+    print(f"JPEG encode only, 1 process | {f1:.1f} | {n / f1:.1f} | 1.0 | -")
+    print(f"JPEG encode only, {k} processes | {fk:.1f} | {n / fk:.1f} | 1.0 | -")
+    print(f"generate, 1 worker | {g1:.1f} | {n / g1:.2f} | {g1 / f1:.1f} | {m1:.0f}")
+    print(f"generate, {k} workers | {gk:.1f} | {n / gk:.2f} | {gk / fk:.1f} | {mk:.0f}")
+    print(f"\nspeed-up 1 -> {k} workers: {g1 / gk:.2f}x; {k}-worker generation is "
+          f"{gk / f1:.1f}x the 1-process JPEG floor and {gk / fk:.1f}x the {k}-process floor")
+
+
+if __name__ == "__main__":
+    main()
