@@ -44,7 +44,7 @@ def _make(path: str, n: int) -> None:
             d = int(rng.integers(70, 150)) if cls != "RBC" else int(rng.integers(70, 80))
             s = np.zeros((d + 4, d + 4, 4), np.uint8)
             cv2.circle(s, (d // 2 + 2, d // 2 + 2), d // 2,
-                       tuple(int(v) for v in rng.integers(50, 230, 3)) + (255,), -1)
+                       (*tuple(int(v) for v in rng.integers(50, 230, 3)), 255), -1)
             s[:, :, :3] = np.clip(s[:, :, :3] + rng.integers(0, 20, s[:, :, :3].shape), 0, 255)
             yield s, cls, 7.5 / 74, {"kind": "synthetic-benchmark"}
 
