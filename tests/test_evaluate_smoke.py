@@ -1,0 +1,120 @@
+"""Smoke test of the whole train-on-synthetic / test-on-real path: real ultralytics training
+(one tiny epoch per arm, CPU), real prediction, real pycocotools scoring. It asserts that the
+outputs exist and are well formed, not a score. No network: sockets are refused."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import warnings
+
+import pytest
+
+from hemosynth import DensityWarning, generate_dataset, load_config
+
+pytest.importorskip("ultralytics", reason="needs the eval extra")
+pytestmark = [pytest.mark.eval, pytest.mark.slow]
+
+
+def _tiny(root, seed):
+    cfg = load_config(None, **{
+        "count": 4, "seed": seed, "canvas.width": 160, "canvas.height": 120,
+        "canvas.um_per_px": 0.2,  # small cells: a robust fit in a tiny field
+        "counts.scale_with_area": False, "counts.rbc": {"mean": 3.0, "sd": 0.0},
+        "counts.wbc": {"mean": 1.0, "sd": 0.0}, "counts.platelet": {"mean": 1.0, "sd": 0.0},
+        "output.label_sets": ["main+rbc"], "output.formats": ["yolo", "coco", "voc"],
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DensityWarning)
+        generate_dataset(cfg, root)
+    return root
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    attempts = []
+
+    def refuse(self, address, *a, **k):
+        attempts.append(address)
+        raise OSError("network disabled in the smoke test")
+
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "yolo-config"))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+def test_evaluate_and_score_cli(tmp_path, no_network):
+    from typer.testing import CliRunner
+
+    from hemosynth.cli import app
+
+    syn = _tiny(tmp_path / "syn", seed=1)
+    real = _tiny(tmp_path / "real", seed=2)  # stands in for real data, in VOC form
+    test = _tiny(tmp_path / "test", seed=3)  # and a real test set, in YOLO form
+    out = tmp_path / "eval"
+    args = [
+        "evaluate", "--train", str(syn), "--train-real", str(real / "voc" / "main_rbc"),
+        "--test", str(test / "yolo" / "main_rbc"),
+        "--classes", "RBC=RBC,WBC=WBC,Platelet=Platelet",
+        "--budget", "8", "--epochs", "1", "--imgsz", "64", "--batch", "4", "--workers", "0",
+        "--out", str(out),
+    ]
+    runner = CliRunner()
+    with warnings.catch_warnings():
+        # third-party noise on a 64 px, 1-epoch run (torch/ultralytics), not ours
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy.*")
+        res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert no_network == []
+
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["arms"]) == {"synthetic", "real", "real+synthetic"}
+    assert (out / "report.md").read_text().startswith("| arm |")
+    for arm, folder in [("synthetic", "synthetic"), ("real", "real"),
+                        ("real+synthetic", "real_synthetic")]:
+        r = json.loads((out / folder / "result.json").read_text())
+        assert r["arm"] == arm
+        assert r["budget"]["images_seen"] == 8 and r["budget"]["epochs"] == 1
+        s = r["scores"]
+        assert set(s["per_class"]) == {"RBC", "WBC", "Platelet", "Nucleated RBC"}
+        assert "Nucleated RBC" in s["absent"]
+        for c in s["included"]:
+            assert 0.0 <= s["per_class"][c]["ap50"] <= 1.0
+            assert 0.0 <= s["per_class"][c]["ap50_95"] <= s["per_class"][c]["ap50"] + 1e-9
+        assert (out / folder / "train" / "weights" / "last.pt").is_file()
+        preds = json.loads((out / folder / "predictions.json").read_text())
+        assert isinstance(preds, list)
+        for p in preds:
+            assert set(p) == {"image_id", "category_id", "bbox", "score"}
+            assert 1 <= p["image_id"] <= 4 and 1 <= p["category_id"] <= 4
+            assert len(p["bbox"]) == 4 and p["bbox"][2] >= 0 and 0 <= p["score"] <= 1
+    mixed = json.loads((out / "real_synthetic" / "result.json").read_text())["budget"]
+    assert mixed["real_per_epoch"] == 4 and mixed["synthetic_per_epoch"] == 4
+    assert "mAP" not in res.stdout or "synthetic" in res.stdout
+
+    # a second run reuses every kept arm (no training)
+    before = (out / "real" / "result.json").read_text()
+    res2 = runner.invoke(app, args)
+    assert res2.exit_code == 0, res2.output
+    assert (out / "real" / "result.json").read_text() == before
+
+    # any tool's predictions: score the kept COCO results, and a plain-form copy of them
+    res3 = runner.invoke(app, ["score", str(out / "real" / "predictions.json"),
+                               "--test", str(test / "yolo" / "main_rbc"),
+                               "--json", str(tmp_path / "s.json")])
+    assert res3.exit_code == 0, res3.output
+    assert "mAP" in res3.stdout
+    scored = json.loads((tmp_path / "s.json").read_text())
+    assert scored["map50"] == json.loads(before)["scores"]["map50"]
+    assert no_network == []
+
+
+def test_missing_eval_extra_names_it(monkeypatch):
+    from hemosynth.evaluate.detector import EvalDependencyError, require_eval
+
+    monkeypatch.setitem(sys.modules, "ultralytics", None)
+    with pytest.raises(EvalDependencyError, match="'eval' extra"):
+        require_eval()
