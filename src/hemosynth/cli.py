@@ -125,6 +125,11 @@ def config_cmd(
     sys.stdout.write(dump_config(load_config()))
 
 
+from .cli_eval import register as _reg_eval  # noqa: E402
+
+_reg_eval(app)
+
+
 def main() -> None:
     """Entry point of the ``hemosynth`` console script."""
     try:
