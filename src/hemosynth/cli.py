@@ -129,6 +129,10 @@ from .cli_eval import register as _reg_eval  # noqa: E402
 
 _reg_eval(app)
 
+from .cli_stats import register as _reg_stats  # noqa: E402
+
+_reg_stats(app)
+
 
 def main() -> None:
     """Entry point of the ``hemosynth`` console script."""
