@@ -49,11 +49,12 @@ def test_boxes_equal_the_pasted_alpha_extent(blend):
 
 
 def test_render_changes_only_pixels_inside_boxes():
-    cfg = small_config()
+    cfg = small_config(**{"render.optics": False})  # blur and noise touch every pixel
     plan, sprites = plan_smear(cfg, POOL, 1, keep_sprites=True)
     img = render(plan, sprites, cfg.render)
     bg = make_background(plan.width, plan.height, cfg.render,
-                         np.random.default_rng(plan.render_seed))
+                         np.random.default_rng(plan.render_seed), plan.appearance,
+                         plan.um_per_px)
     inside = np.zeros((plan.height, plan.width), bool)
     for x0, y0, x1, y1 in plan.clipped_boxes().astype(int):
         inside[y0:y1, x0:x1] = True

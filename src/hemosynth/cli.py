@@ -133,6 +133,14 @@ from .cli_stats import register as _reg_stats  # noqa: E402
 
 _reg_stats(app)
 
+from .cli_atlas import register as _reg_atlas  # noqa: E402
+
+_reg_atlas(app)
+
+from .cli_pools import register as _reg_pools  # noqa: E402
+
+_reg_pools(app)
+
 
 def main() -> None:
     """Entry point of the ``hemosynth`` console script."""

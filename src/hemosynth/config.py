@@ -241,32 +241,77 @@ class PlacementConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    """How the planned cells are drawn.
+    """How the planned cells are drawn: stain, background, optics and edge blending.
+
+    Per-smear values are drawn while planning (see :mod:`hemosynth.smear.appearance`) and
+    stored in the plan; amounts below are the upper ends of those draws.
 
     Attributes
     ----------
-    background_rgb : (int, int, int)
-        Mean plasma colour.
+    stain_profile : str
+        The smear's stain: ``pbc`` (PBC / CellaVision look, warm cream field), ``bccd``
+        (BCCD look, grey-green field) or ``classic`` (see :mod:`hemosynth.smear.stain`).
+    source_stain : str
+        The profile the pool's sprites are stained in (the atlas and PBC pools: ``pbc``).
+    harmonise : bool
+        Re-stain every pasted sprite from ``source_stain`` to the smear's stain, so cells and
+        background look like one slide.
+    stain_variation : float
+        Per-smear variation of dye strengths and hues, drawn within +- this fraction
+        (0 = every smear has exactly the profile's stain).
+    background_rgb : (int, int, int) or None
+        Plasma colour overriding the profile's background (None = the profile's).
     background_unevenness : float
-        Amplitude (0-1) of low-frequency brightness variation of the background.
+        Optical-density amplitude (0-1) of the plasma's low-frequency unevenness; each smear
+        draws between half and all of it.
+    optics : bool
+        Master switch of defocus, vignetting and sensor noise.
+    defocus_um : float
+        Largest extra blur (Gaussian sigma, micrometres) of the slight defocus that varies
+        over the field; 0 = off.
+    vignetting : float
+        Relative brightness lost in the farthest corner (illumination fall-off); 0 = off.
+    noise_sd : float
+        Sensor noise in grey levels at full brightness (scales with the square root of the
+        signal); 0 = off.
     blend : str
-        Sprite edge blending: ``alpha`` (plain alpha compositing) or ``feather``
-        (alpha edges softened by a 1-pixel erosion ramp).
+        Sprite edge blending: ``feather`` (default, alpha edges softened by a distance ramp),
+        ``alpha`` (plain alpha), ``gaussian`` (Gaussian-blurred alpha edges) or ``poisson``
+        (seamless cloning, masked to the sprite).
     """
 
-    background_rgb: tuple[int, int, int] = (232, 222, 218)
-    background_unevenness: float = 0.04
+    stain_profile: str = "pbc"
+    source_stain: str = "pbc"
+    harmonise: bool = True
+    stain_variation: float = 0.08
+    background_rgb: tuple[int, int, int] | None = None
+    background_unevenness: float = 0.025
+    optics: bool = True
+    defocus_um: float = 0.1
+    vignetting: float = 0.08
+    noise_sd: float = 2.0
     blend: str = "feather"
 
     def _validate(self, key: str) -> None:
         from .smear.render import BLENDERS
+        from .smear.stain import PROFILES
 
-        _check(
-            len(self.background_rgb) == 3 and all(0 <= v <= 255 for v in self.background_rgb),
-            f"{key}.background_rgb",
-            "expected three values in 0..255",
-        )
+        for name in ("stain_profile", "source_stain"):
+            value = getattr(self, name)
+            _check(value in PROFILES, f"{key}.{name}",
+                   f"unknown stain profile {value!r}; choose from {', '.join(PROFILES)}")
+        _check(0 <= self.stain_variation <= 0.5, f"{key}.stain_variation", "must be in 0..0.5")
+        if self.background_rgb is not None:
+            _check(
+                len(self.background_rgb) == 3
+                and all(0 <= v <= 255 for v in self.background_rgb),
+                f"{key}.background_rgb",
+                "expected three values in 0..255 (or null for the profile's)",
+            )
         _check(0 <= self.background_unevenness <= 1, f"{key}.background_unevenness", "0..1")
+        _check(0 <= self.defocus_um <= 5, f"{key}.defocus_um", "must be in 0..5")
+        _check(0 <= self.vignetting < 1, f"{key}.vignetting", "must be in [0, 1)")
+        _check(0 <= self.noise_sd <= 64, f"{key}.noise_sd", "must be in 0..64")
         _check(
             self.blend in BLENDERS,
             f"{key}.blend",

@@ -1,7 +1,10 @@
-"""Rendering a planned smear: background, then every sprite composited in plan order.
+"""Rendering a planned smear: background, every sprite in plan order, then optics.
 
-Rendering holds no randomness of its own: the background noise comes from the plan's
-``render_seed``. Sprites are premultiplied (see :mod:`hemosynth.smear.sprite`).
+Rendering holds no randomness of its own: the per-smear look (stain, background unevenness,
+optics) is in the plan's ``appearance``, and the noise fields come from the plan's
+``render_seed`` (see :mod:`hemosynth.smear.canvas`). Sprites are premultiplied (see
+:mod:`hemosynth.smear.sprite`); each is re-stained from the pool's stain to the smear's before
+it is pasted (stain harmonisation).
 
 Blenders (:data:`BLENDERS`) shape a transformed sprite's alpha before it is pasted and composite
 it onto the canvas. A blender must never widen the alpha's support, so the annotation box stays
@@ -12,11 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-from ..config import RenderConfig
+from ..config import DEFAULT_UM_PER_PX, RenderConfig
+from .appearance import default_appearance
+from .canvas import apply_optics, harmonise, make_field
+from .sprite import alpha_extent, unpremultiply
+from .stain import StainProfile
 
 
 def paste_window(
@@ -63,6 +71,55 @@ def _feather(sprite_p: np.ndarray, radius: float = 1.5) -> np.ndarray:
     return out
 
 
+def _gaussian_edges(sprite_p: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Blur the alpha with a Gaussian, cut back to the original support (never widened)."""
+    a = sprite_p[:, :, 3]
+    support = a > 0
+    pad = int(np.ceil(3 * sigma))
+    padded = cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    blurred = cv2.GaussianBlur(padded.astype(np.float32), (0, 0), sigma)[pad:-pad, pad:-pad]
+    new_a = np.where(support, np.clip(np.minimum(blurred, a), 1, 255), 0).astype(np.float32)
+    ratio = new_a / np.maximum(a.astype(np.float32), 1.0)
+    out = np.empty_like(sprite_p)
+    out[:, :, :3] = np.clip(sprite_p[:, :, :3] * ratio[:, :, None] + 0.5, 0, 255)
+    out[:, :, 3] = np.clip(new_a + 0.5, 0, 255)
+    return out
+
+
+def composite_poisson(canvas: np.ndarray, sprite_p: np.ndarray, x0: int, y0: int) -> None:
+    """Seamless (Poisson) cloning of the sprite, then alpha-blended within its support.
+
+    The sprite's colours are re-solved so that its gradients are kept and its border meets the
+    canvas (OpenCV's ``seamlessClone``, normal mode); the result is blended with the sprite's
+    alpha, so only pixels with alpha > 0 change. Sprites under 3 px fall back to "over".
+    """
+    h, w = sprite_p.shape[:2]
+    win = paste_window(x0, y0, w, h, canvas.shape[1], canvas.shape[0])
+    if win is None:
+        return
+    if h < 3 or w < 3:
+        composite_over(canvas, sprite_p, x0, y0)
+        return
+    cr, cc, sr, sc = win
+    pad = 2
+    dst = np.zeros((h + 2 * pad, w + 2 * pad, 3), np.uint8)
+    r0, r1, c0, c1 = pad + sr.start, pad + sr.stop, pad + sc.start, pad + sc.stop
+    dst[r0:r1, c0:c1] = canvas[cr, cc]
+    dst = cv2.copyMakeBorder(dst[r0:r1, c0:c1], r0, dst.shape[0] - r1, c0, dst.shape[1] - c1,
+                             cv2.BORDER_REPLICATE)
+    straight = unpremultiply(sprite_p)[:, :, :3]
+    src = cv2.copyMakeBorder(straight, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    mask = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+    mask[pad:-pad, pad:-pad] = np.where(sprite_p[:, :, 3] > 0, 255, 0)
+    ex0, ey0, ex1, ey1 = alpha_extent(mask)
+    centre = (ex0 + (ex1 - ex0) // 2, ey0 + (ey1 - ey0) // 2)
+    cloned = cv2.seamlessClone(src, dst, mask, centre, cv2.NORMAL_CLONE)[pad:-pad, pad:-pad]
+    a = sprite_p[sr, sc, 3:4].astype(np.uint16)
+    region = canvas[cr, cc]
+    mixed = (region * (255 - a) + cloned[sr, sc] * a + 127) // 255
+    region[...] = np.where(a > 0, mixed, region)
+
+
 @dataclass(frozen=True)
 class Blender:
     """An alpha-shaping step (may soften, never widen, the support) and a compositing step."""
@@ -75,18 +132,22 @@ class Blender:
 BLENDERS: dict[str, Blender] = {
     "alpha": Blender(shape=lambda s: s, composite=composite_over),
     "feather": Blender(shape=_feather, composite=composite_over),
+    "gaussian": Blender(shape=_gaussian_edges, composite=composite_over),
+    "poisson": Blender(shape=_feather, composite=composite_poisson),
 }
 
 
-def make_background(width: int, height: int, cfg: RenderConfig, rng: np.random.Generator):
-    """A plasma-coloured field with low-frequency brightness unevenness (RGB uint8)."""
-    base = np.asarray(cfg.background_rgb, np.float32)
-    gh, gw = max(2, height // 256), max(2, width // 256)
-    low = rng.standard_normal((gh, gw)).astype(np.float32)
-    field = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
-    gain = 1.0 + cfg.background_unevenness * field
-    img = base[None, None, :] * gain[:, :, None]
-    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+def make_background(
+    width: int, height: int, cfg: RenderConfig, rng: np.random.Generator,
+    appearance: dict[str, Any] | None = None, um_per_px: float = DEFAULT_UM_PER_PX,
+) -> np.ndarray:
+    """The plasma field in the smear's stain, before any cell: RGB uint8 (height, width, 3).
+
+    ``appearance`` is the plan's; without it the configured profile is used unvaried.
+    """
+    look = appearance if appearance else default_appearance(cfg)
+    stain = StainProfile.from_dict(look["stain"])
+    return make_field(width, height, stain, float(look["unevenness"]), um_per_px, rng)
 
 
 def render(
@@ -108,11 +169,17 @@ def render(
         The RGB image.
     """
     rng = np.random.default_rng(plan.render_seed)
-    canvas = make_background(plan.width, plan.height, cfg, rng)
+    look = plan.appearance if plan.appearance else default_appearance(cfg)
+    canvas = make_background(plan.width, plan.height, cfg, rng, look, plan.um_per_px)
     composite = BLENDERS[cfg.blend].composite
+    src = StainProfile.from_dict(look["source_stain"])
+    dst = StainProfile.from_dict(look["stain"])
+    restain = bool(look.get("harmonise", True)) and src != dst
     for i, s in enumerate(sprites):
+        if restain:
+            s = harmonise(s, src, dst)
         composite(canvas, s, int(plan.boxes[i, 0]), int(plan.boxes[i, 1]))
-    return canvas
+    return apply_optics(canvas, look["optics"], plan.um_per_px, rng)
 
 
 def visibility(

@@ -1,0 +1,159 @@
+"""The smear's field: plasma background, stain harmonisation of sprites, and optics.
+
+Everything here is deterministic given the smear's appearance (drawn while planning, see
+:mod:`hemosynth.smear.appearance`) and a generator seeded with the plan's ``render_seed``.
+The random fields are drawn in a fixed order (background, defocus map, sensor noise) whether
+or not an effect is switched on, so switching one effect off leaves the others unchanged.
+
+Functions
+---------
+make_field
+    Plasma background with low-frequency unevenness, in the smear's stain.
+harmonise
+    Re-stain a premultiplied sprite from the pool's stain to the smear's (the same map for
+    every cell, so cells of one pool look like one slide).
+apply_optics
+    Spatially varying slight defocus, illumination fall-off and sensor noise.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .stain import StainProfile, od_to_rgb, rgb_to_od, transfer_matrix
+
+#: size of the background's low-frequency structure, in micrometres
+UNEVENNESS_SCALE_UM = 40.0
+#: size of the defocus map's structure, in micrometres
+DEFOCUS_SCALE_UM = 80.0
+
+
+def low_frequency_field(
+    width: int, height: int, cell_px: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Smooth noise of shape (height, width), float32, about zero mean and unit sd.
+
+    A grid of normal draws every ``cell_px`` pixels, interpolated bicubically.
+    """
+    gh = max(2, int(np.ceil(height / cell_px)) + 1)
+    gw = max(2, int(np.ceil(width / cell_px)) + 1)
+    low = rng.standard_normal((gh, gw)).astype(np.float32)
+    return cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def make_field(
+    width: int, height: int, stain: StainProfile, unevenness: float, um_per_px: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The plasma background in ``stain``: RGB uint8 of shape (height, width, 3).
+
+    The plasma's thickness varies smoothly over the field (features of about
+    :data:`UNEVENNESS_SCALE_UM`); ``unevenness`` is the optical-density amplitude of that
+    variation, coloured like a faint eosin wash. Always draws one low-frequency field.
+    """
+    field = low_frequency_field(width, height, UNEVENNESS_SCALE_UM / um_per_px, rng)
+    bg = stain.illuminant
+    if unevenness <= 0:
+        return np.broadcast_to(np.clip(bg + 0.5, 0, 255).astype(np.uint8),
+                               (height, width, 3)).copy()
+    tint = stain.basis[0].astype(np.float32)
+    tint = tint / float(np.abs(tint).max())
+    out = np.empty((height, width, 3), np.uint8)
+    for ch in range(3):
+        od = field * (unevenness * tint[ch])
+        out[:, :, ch] = np.clip(bg[ch] * np.power(10.0, -od) + 0.5, 0, 255)
+    return out
+
+
+@lru_cache(maxsize=16)
+def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, np.ndarray]:
+    """OD per uint8 level under ``src`` (3, 256) and the OD map (3, 3) to ``dst``."""
+    levels = np.maximum(np.arange(256, dtype=np.float32), 0.5)
+    od = np.stack([rgb_to_od(levels, src.illuminant[c]) for c in range(3)])
+    return od, transfer_matrix(src, dst)
+
+
+def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.ndarray:
+    """Re-stain a premultiplied RGBA sprite from ``src`` to ``dst``; alpha unchanged.
+
+    Parameters
+    ----------
+    sprite_p : ndarray of shape (h, w, 4), uint8
+        Premultiplied sprite (as prepared for pasting).
+    src, dst : StainProfile
+
+    Returns
+    -------
+    ndarray of shape (h, w, 4), uint8
+        Premultiplied; pixels with alpha 0 stay 0.
+    """
+    if src == dst:
+        return sprite_p
+    a = sprite_p[:, :, 3:4].astype(np.float32)
+    straight = np.clip(sprite_p[:, :, :3].astype(np.float32) * 255.0 / np.maximum(a, 1.0)
+                       + 0.5, 0, 255).astype(np.uint8)
+    lut, m = _transfer_luts(src, dst)
+    od = np.stack([lut[c][straight[:, :, c]] for c in range(3)], axis=-1)
+    rgb = np.clip(od_to_rgb(od @ m, dst.illuminant), 0, 255)
+    out = np.empty_like(sprite_p)
+    out[:, :, :3] = np.clip(rgb * (a / 255.0) + 0.5, 0, 255).astype(np.uint8)
+    out[:, :, 3] = sprite_p[:, :, 3]
+    return out
+
+
+def apply_optics(
+    img: np.ndarray, optics: dict[str, Any], um_per_px: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Defocus varying over the field, illumination fall-off and sensor noise, in that order.
+
+    Parameters
+    ----------
+    img : ndarray of shape (H, W, 3), uint8
+    optics : dict
+        ``defocus_um`` (largest extra blur sigma, um), ``vignetting`` (relative brightness
+        lost at the far corner), ``vignette_centre`` ([x, y] as fractions of the field),
+        ``noise_sd`` (grey levels at full brightness; shot-noise-like, scales with the square
+        root of the signal). Zero switches an effect off.
+    um_per_px : float
+    rng : numpy.random.Generator
+        Draws the defocus map, then the noise, always (see the module docstring).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+    """
+    h, w = img.shape[:2]
+    focus = low_frequency_field(w, h, DEFOCUS_SCALE_UM / um_per_px, rng)
+    out = img.astype(np.float32)
+    sigma = float(optics.get("defocus_um", 0.0)) / um_per_px
+    if sigma > 0.2:
+        out = _variable_blur(out, focus, sigma)
+    vig = float(optics.get("vignetting", 0.0))
+    if vig > 0:
+        out *= _falloff(w, h, vig, optics.get("vignette_centre", (0.5, 0.5)))[:, :, None]
+    sd = float(optics.get("noise_sd", 0.0))
+    noise = rng.standard_normal((h, w, 3), dtype=np.float32)
+    if sd > 0:
+        out += noise * (sd * np.sqrt(np.clip(out, 0, 255) / 255.0))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _variable_blur(img: np.ndarray, focus: np.ndarray, sigma: float) -> np.ndarray:
+    """Blend a sharp and a blurred copy by a smooth map: blur varies from 0 to ``sigma``."""
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
+    wgt = np.clip(0.5 + 0.5 * focus, 0.0, 1.0)[:, :, None]
+    return img + (blurred - img) * wgt
+
+
+def _falloff(w: int, h: int, amount: float, centre) -> np.ndarray:
+    """Illumination gain, 1 at ``centre`` falling to ``1 - amount`` at the farthest corner."""
+    cx, cy = float(centre[0]) * w, float(centre[1]) * h
+    ys = (np.arange(h, dtype=np.float32) - cy)[:, None]
+    xs = (np.arange(w, dtype=np.float32) - cx)[None, :]
+    r2 = xs * xs + ys * ys
+    far = max((cx) ** 2, (w - cx) ** 2) + max((cy) ** 2, (h - cy) ** 2)
+    return 1.0 - amount * r2 / np.float32(far)
