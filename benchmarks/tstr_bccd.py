@@ -65,6 +65,20 @@ def _generate(folder: Path, pool: str, count: int, seed: int, strategy: str | No
     return folder
 
 
+def _printer(label: str):
+    """A progress callback printing a line every 5% of the training batches."""
+    state = {"last": -1, "t": time.perf_counter()}
+
+    def show(done: int, total: int, text: str) -> None:
+        step = done * 20 // total
+        if step != state["last"]:
+            state["last"] = step
+            mins = (time.perf_counter() - state["t"]) / 60
+            print(f"[{label}] {done}/{total} batches, {text}, {mins:.1f} min", flush=True)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("HEMOSYNTH_SHARED_DATA", "../shared/data"),
@@ -155,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                     opts, budget, args.mix,
                     sources={"synthetic": pool if synthetic else None,
                              "real": "bccd trainval" if arm != "synthetic" else None},
-                    verbose=args.verbose)
+                    progress=_printer(label), verbose=args.verbose)
         # secondary number: the same predictions on the 72-image VOC test split
         preds = json.loads(Path(r["predictions"]).read_text())
         plain = [{"file_name": dev.images[p["image_id"] - 1].file.name,

@@ -101,6 +101,18 @@ def test_evaluate_and_score_cli(tmp_path, no_network):
     assert res2.exit_code == 0, res2.output
     assert (out / "real" / "result.json").read_text() == before
 
+    # an arm whose result was lost after training: the kept model is reused, not retrained
+    weights = out / "synthetic" / "train" / "weights" / "last.pt"
+    stamp = weights.stat().st_mtime_ns
+    (out / "synthetic" / "result.json").unlink()
+    (out / "synthetic" / "train" / "train_done.json").unlink()
+    res_resume = runner.invoke(app, [*args, "--arms", "synthetic"])
+    assert res_resume.exit_code == 0, res_resume.output + repr(res_resume.exception)
+    assert weights.stat().st_mtime_ns == stamp
+    assert json.loads((out / "synthetic" / "result.json").read_text())["arm"] == "synthetic"
+    assert set(json.loads((out / "report.json").read_text())["arms"]) == {
+        "synthetic", "real", "real+synthetic"}  # kept arms stay in the report
+
     # any tool's predictions: score the kept COCO results, and a plain-form copy of them
     res3 = runner.invoke(app, ["score", str(out / "real" / "predictions.json"),
                                "--test", str(test / "yolo" / "main_rbc"),
@@ -118,3 +130,54 @@ def test_missing_eval_extra_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ultralytics", None)
     with pytest.raises(EvalDependencyError, match="'eval' extra"):
         require_eval()
+
+
+def test_core_imports_without_the_eval_extra():
+    import subprocess
+
+    code = ("import sys, hemosynth.cli, hemosynth.evaluate, hemosynth.evaluate.arms; "
+            "print('ultralytics' in sys.modules or 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_training_resumes(tmp_path, no_network):
+    from hemosynth.evaluate import detector
+    from hemosynth.evaluate.detector import TrainOptions, train_detector
+
+    ds = _tiny(tmp_path / "syn", seed=4)
+    opts = TrainOptions(imgsz=64, batch=4, epochs=2, workers=0, cache="none")
+    run = tmp_path / "run"
+    real_cb = detector._progress_callbacks
+
+    def interrupt_after_first_epoch(model, progress):
+        real_cb(model, progress)
+
+        def stop(trainer):
+            raise _Stop
+
+        model.add_callback("on_fit_epoch_end", stop)
+
+    detector._progress_callbacks = interrupt_after_first_epoch
+    try:
+        with pytest.raises(_Stop):
+            train_detector(ds / "yolo" / "main_rbc" / "data.yaml", run, opts,
+                           progress=lambda *a: None)
+    finally:
+        detector._progress_callbacks = real_cb
+    assert (run / "weights" / "last.pt").is_file()
+    assert not (run / "train_done.json").exists()
+    assert not detector._finished(run / "weights" / "last.pt")
+
+    seen = []
+    weights = train_detector(ds / "yolo" / "main_rbc" / "data.yaml", run, opts,
+                             progress=lambda d, t, s: seen.append(s))
+    assert weights == (run / "weights" / "last.pt").resolve()
+    assert detector._finished(weights)
+    assert seen and all(s == "epoch 2/2" for s in seen)  # only the second epoch ran again
+    assert json.loads((run / "train_done.json").read_text())["options"]["epochs"] == 2
+    assert no_network == []

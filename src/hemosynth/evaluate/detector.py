@@ -132,6 +132,18 @@ def _progress_callbacks(model: Any, progress: Progress) -> None:
     model.add_callback("on_train_batch_end", on_batch_end)
 
 
+def _finished(checkpoint: Path) -> bool:
+    """Whether an ultralytics checkpoint is a finished run's (stripped: nothing to resume).
+
+    Resuming a finished checkpoint would make ultralytics fall back to its default dataset
+    (and try to download it), so it must never be resumed.
+    """
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return int(ckpt.get("epoch", -1)) < 0 or ckpt.get("optimizer") is None
+
+
 def train_detector(
     data_yaml: str | Path,
     out: str | Path,
@@ -173,14 +185,11 @@ def train_detector(
     try:
         t0 = time.perf_counter()
         if last.is_file():
-            model = YOLO(str(last))
-            if progress:
-                _progress_callbacks(model, progress)
-            try:
+            if not _finished(last):
+                model = YOLO(str(last))
+                if progress:
+                    _progress_callbacks(model, progress)
                 model.train(resume=True)
-            except (AssertionError, FileNotFoundError):
-                # finished already (nothing to resume), or a checkpoint from elsewhere
-                pass
         else:
             model = YOLO(opts.model)
             if opts.weights:
