@@ -63,10 +63,7 @@ def test_evaluate_and_score_cli(tmp_path, no_network):
         "--out", str(out),
     ]
     runner = CliRunner()
-    with warnings.catch_warnings():
-        # third-party noise on a 64 px, 1-epoch run (torch/ultralytics), not ours
-        warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy.*")
-        res = runner.invoke(app, args)
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert no_network == []
 

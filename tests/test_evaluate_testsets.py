@@ -136,3 +136,16 @@ def test_bccd_relabel_borrows_images(shared_data):
                       images=shared_data / "bccd" / "JPEGImages")
     assert len(ts.images) == 40
     assert ts.counts() == {"RBC": 926, "WBC": 43, "Platelets": 37}
+
+
+def test_hemosynth_dataset_with_yolo_only(tiny, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy, symlinks=True)
+    shutil.rmtree(copy / "coco")
+    a = read_annotations(tiny, label_set="main+rbc")
+    b = read_annotations(copy)
+    assert [x.file.name for x in a] == [x.file.name for x in b]
+    assert sum(len(x.labels) for x in a) == sum(len(x.labels) for x in b)
+    assert b.names == ["RBC", "WBC", "Platelet", "Nucleated RBC"]

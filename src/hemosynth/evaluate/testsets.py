@@ -242,16 +242,23 @@ def _read_hemosynth(p: Path, label_set: str | None) -> AnnotationList:
     from ..taxonomy import label_set as get_label_set
 
     coco_dir = p / "coco"
-    if label_set is not None:
-        f = coco_dir / f"{get_label_set(label_set).slug}.json"
-    elif (coco_dir / "main_rbc.json").is_file():
-        f = coco_dir / "main_rbc.json"
-    else:
-        found = sorted(coco_dir.glob("*.json"))
-        if not found:
-            raise FormatError(f"{p}: the dataset has no COCO annotations (generate with -f coco)")
-        f = found[0]
+    slug = get_label_set(label_set).slug if label_set is not None else None
+    if slug is None:
+        have = [q.stem for q in sorted(coco_dir.glob("*.json"))] or [
+            q.name for q in sorted((p / "yolo").glob("*")) if (q / "labels").is_dir()]
+        if not have:
+            raise FormatError(f"{p}: the dataset has no COCO or YOLO annotations")
+        slug = "main_rbc" if "main_rbc" in have else have[0]
+    f = coco_dir / f"{slug}.json"
     if not f.is_file():
+        yolo = p / "yolo" / slug
+        if (yolo / "labels").is_dir():
+            items = _read(yolo, fmt="yolo", names=read_names(yolo / "data.yaml"),
+                          images=p / "images")
+            out = [Annotated(a.file, a.width, a.height,
+                             np.asarray(a.boxes, float).reshape(-1, 4), list(a.labels))
+                   for a in items]
+            return _with_names(out, read_names(yolo / "data.yaml"))
         raise FormatError(f"{f}: missing (was the dataset generated with that label set?)")
     items = _read(f, fmt="coco", images=p / "images")
     out = [Annotated(a.file, a.width, a.height, np.asarray(a.boxes, float).reshape(-1, 4),
