@@ -1,0 +1,80 @@
+"""Benchmark of ``pools build``: time and peak memory of a full PBC build, and the
+segmentation table on wbc-masks.
+
+Usage::
+
+    python benchmarks/pools.py [--data ../shared/data] [--out /tmp/pool-bench] [--workers 2]
+                               [--max-per-class N] [--skip-build] [--skip-seg]
+
+Prints the build report, wall time, peak memory (RSS of this process plus its workers), and
+a table of mean IoU / boundary F-score per wbc-masks dataset and class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + kids) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def bench_build(data: Path, out: Path, workers: int, max_per_class: int | None) -> None:
+    from hemosynth.pools.build import Source, build_pool
+
+    t0 = time.perf_counter()
+    report = build_pool(
+        [Source(data / "pbc", "crops"), Source(data / "pbc-fields", "annotated")],
+        out, workers=workers, max_per_class=max_per_class, overwrite=True,
+    )
+    dt = time.perf_counter() - t0
+    print(report.to_text())
+    print(f"\nbuild: {dt:.1f} s wall on {workers} workers; peak RSS (self + largest worker) "
+          f"{_peak_mb():.0f} MB")
+    for name, s in report.scales.items():
+        ref = {"pbc": 74.0, "pbc-fields": 74.0}.get(name)
+        if s.rbc_diameter_px and ref:
+            print(f"scale {name}: RBC {s.rbc_diameter_px:.1f} px vs README {ref:.0f} px "
+                  f"({100 * (s.rbc_diameter_px / ref - 1):+.1f}%)")
+
+
+def bench_segmentation(data: Path) -> None:
+    from hemosynth.pools.segeval import evaluate_wbc_masks, summarize
+
+    print("\nsegmentation on wbc-masks (whole cell = mask > 0)")
+    print(f"{'dataset':<10} {'class':<22} {'n':>4} {'IoU':>6} {'bF':>6}")
+    for ds in ("Dataset 1", "Dataset 2"):
+        t0 = time.perf_counter()
+        rows = summarize(evaluate_wbc_masks(data / "wbc-masks" / ds))
+        for cls, (n, iou, bf) in rows.items():
+            print(f"{ds:<10} {cls:<22} {n:>4} {iou:>6.3f} {bf:>6.3f}")
+        print(f"{ds:<10} ({time.perf_counter() - t0:.1f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/hemosynth-pool-bench"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-per-class", type=int, default=None)
+    ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--skip-seg", action="store_true")
+    a = ap.parse_args(argv)
+    if not a.data.is_dir():
+        sys.exit(f"{a.data}: shared data not found")
+    if not a.skip_build:
+        bench_build(a.data, a.out, a.workers, a.max_per_class)
+    if not a.skip_seg:
+        bench_segmentation(a.data)
+
+
+if __name__ == "__main__":
+    main()
