@@ -85,8 +85,9 @@ class CountsConfig:
     """Per-smear cell counts (Algorithm 1, lines 2-4).
 
     The Gaussians are per *reference field* (2592 x 1944 px at the default scale, the paper's
-    Table 2); counts are multiplied by the ratio of the canvas area to the reference area in
-    square micrometres when ``scale_with_area`` is true.
+    Table 2); mean and sd are multiplied by the ratio of the canvas area to the reference area
+    in square micrometres when ``scale_with_area`` is true (the coefficient of variation is
+    kept: fields differ mostly in cell density).
 
     Negative draws: with ``negative_rule: clip`` (default) a draw is rounded and clipped at 0,
     so a smear may have no platelets or no WBCs, as real fields do; with ``resample`` the draw

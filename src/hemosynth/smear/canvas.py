@@ -32,6 +32,13 @@ UNEVENNESS_SCALE_UM = 40.0
 DEFOCUS_SCALE_UM = 80.0
 
 
+def _low_grid(width: int, height: int, cell_px: float, rng: np.random.Generator) -> np.ndarray:
+    """The normal draws behind :func:`low_frequency_field`: one every ``cell_px`` pixels."""
+    gh = max(2, int(np.ceil(height / cell_px)) + 1)
+    gw = max(2, int(np.ceil(width / cell_px)) + 1)
+    return rng.standard_normal((gh, gw)).astype(np.float32)
+
+
 def low_frequency_field(
     width: int, height: int, cell_px: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -39,10 +46,17 @@ def low_frequency_field(
 
     A grid of normal draws every ``cell_px`` pixels, interpolated bicubically.
     """
-    gh = max(2, int(np.ceil(height / cell_px)) + 1)
-    gw = max(2, int(np.ceil(width / cell_px)) + 1)
-    low = rng.standard_normal((gh, gw)).astype(np.float32)
-    return cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(_low_grid(width, height, cell_px, rng), (width, height),
+                      interpolation=cv2.INTER_CUBIC)
+
+
+#: smooth fields (background, vignetting) are computed at 1/LOW_RES of the image's size and
+#: then interpolated: they vary over hundreds of pixels, and this saves most of their cost
+LOW_RES = 8
+
+
+def _small(width: int, height: int) -> tuple[int, int]:
+    return max(2, -(-width // LOW_RES)), max(2, -(-height // LOW_RES))
 
 
 def make_field(
@@ -53,20 +67,21 @@ def make_field(
 
     The plasma's thickness varies smoothly over the field (features of about
     :data:`UNEVENNESS_SCALE_UM`); ``unevenness`` is the optical-density amplitude of that
-    variation, coloured like a faint eosin wash. Always draws one low-frequency field.
+    variation, coloured like a faint eosin wash. Always draws one low-frequency grid. The
+    colour is computed on a grid 1/:data:`LOW_RES` of the size and interpolated.
     """
-    field = low_frequency_field(width, height, UNEVENNESS_SCALE_UM / um_per_px, rng)
+    grid = _low_grid(width, height, UNEVENNESS_SCALE_UM / um_per_px, rng)
     bg = stain.illuminant
     if unevenness <= 0:
         return np.broadcast_to(np.clip(bg + 0.5, 0, 255).astype(np.uint8),
                                (height, width, 3)).copy()
+    sw, sh = _small(width, height)
+    field = cv2.resize(grid, (sw, sh), interpolation=cv2.INTER_CUBIC)
     tint = stain.basis[0].astype(np.float32)
     tint = tint / float(np.abs(tint).max())
-    out = np.empty((height, width, 3), np.uint8)
-    for ch in range(3):
-        od = field * (unevenness * tint[ch])
-        out[:, :, ch] = np.clip(bg[ch] * np.power(10.0, -od) + 0.5, 0, 255)
-    return out
+    od = field[:, :, None] * (unevenness * tint)[None, None, :]
+    small = np.clip(bg[None, None, :] * np.power(10.0, -od) + 0.5, 0, 255).astype(np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 @lru_cache(maxsize=16)
@@ -117,7 +132,7 @@ def apply_optics(
         ``defocus_um`` (largest extra blur sigma, um), ``vignetting`` (relative brightness
         lost at the far corner), ``vignette_centre`` ([x, y] as fractions of the field),
         ``noise_sd`` (grey levels at full brightness; shot-noise-like, scales with the square
-        root of the signal). Zero switches an effect off.
+        root of the local brightness). Zero switches an effect off.
     um_per_px : float
     rng : numpy.random.Generator
         Draws the defocus map, then the noise, always (see the module docstring).
@@ -127,26 +142,34 @@ def apply_optics(
     ndarray of shape (H, W, 3), uint8
     """
     h, w = img.shape[:2]
-    focus = low_frequency_field(w, h, DEFOCUS_SCALE_UM / um_per_px, rng)
-    out = img.astype(np.float32)
+    focus_grid = _low_grid(w, h, DEFOCUS_SCALE_UM / um_per_px, rng)
+    noise = rng.standard_normal((h, w), dtype=np.float32)
+    out = img
     sigma = float(optics.get("defocus_um", 0.0)) / um_per_px
     if sigma > 0.2:
-        out = _variable_blur(out, focus, sigma)
+        focus = cv2.resize(focus_grid, (w, h), interpolation=cv2.INTER_LINEAR)
+        wgt = np.clip(0.5 + 0.5 * focus, 0.0, 1.0)
+        blurred = cv2.GaussianBlur(out, (0, 0), sigma)
+        out = cv2.blendLinear(out, blurred, 1.0 - wgt, wgt)
     vig = float(optics.get("vignetting", 0.0))
     if vig > 0:
-        out *= _falloff(w, h, vig, optics.get("vignette_centre", (0.5, 0.5)))[:, :, None]
+        sw, sh = _small(w, h)
+        gain_small = _falloff(sw, sh, vig, optics.get("vignette_centre", (0.5, 0.5)))
+        gain = cv2.resize(gain_small, (w, h), interpolation=cv2.INTER_LINEAR)
+        # blendLinear normalises by the weights' sum (1 here): out * gain + 0 * (1 - gain)
+        out = cv2.blendLinear(out, np.zeros_like(out), gain, 1.0 - gain)
     sd = float(optics.get("noise_sd", 0.0))
-    noise = rng.standard_normal((h, w, 3), dtype=np.float32)
     if sd > 0:
-        out += noise * (sd * np.sqrt(np.clip(out, 0, 255) / 255.0))
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def _variable_blur(img: np.ndarray, focus: np.ndarray, sigma: float) -> np.ndarray:
-    """Blend a sharp and a blurred copy by a smooth map: blur varies from 0 to ``sigma``."""
-    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
-    wgt = np.clip(0.5 + 0.5 * focus, 0.0, 1.0)[:, :, None]
-    return img + (blurred - img) * wgt
+        # luminance noise, its sd growing with the square root of the local brightness
+        lum = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        lum *= np.float32(1.0 / 255.0)
+        amp = cv2.sqrt(lum)
+        amp *= noise
+        amp *= np.float32(sd)
+        np.rint(amp, out=amp)
+        n16 = amp.astype(np.int16)
+        out = cv2.add(out, cv2.merge([n16, n16, n16]), dtype=cv2.CV_8U)
+    return out if out is not img else img.copy()
 
 
 def _falloff(w: int, h: int, amount: float, centre) -> np.ndarray:

@@ -21,11 +21,14 @@ import numpy as np
 from ..config import GenerationConfig
 from ..pools.store import Pool
 from ..taxonomy import MAIN_OF, POOL_CLASSES
+from .appearance import default_appearance, draw_appearance
+from .canvas import harmonise
 from .counts import Census
 from .placement import PlacementStats, make_placer
 from .render import BLENDERS, paste_window
 from .seeds import STREAM_APPEARANCE, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
-from .sprite import alpha_extent, transform_sprite
+from .sprite import alpha_extent, premultiply, transform_premultiplied
+from .stain import StainProfile
 
 #: drawing layer of each main type (higher = drawn later, on top)
 LAYER = {"RBC": 0, "Platelet": 1, "Nucleated RBC": 2, "WBC": 3}
@@ -143,7 +146,8 @@ def plan_smear(
     threshold = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
     typical = 8.0 / cfg.canvas.um_per_px  # a red cell is about 8 um across with its box
     placer = make_placer(cfg.canvas.width, cfg.canvas.height, threshold, pc, rng, typical)
-    shape = BLENDERS[cfg.render.blend].shape
+    appearance = draw_appearance(cfg, smear_rng(cfg.seed, index, STREAM_APPEARANCE))
+    sources = SourceSprites(pool, cfg, appearance)
     keep_inside = set(pc.keep_inside)
     j0, j1 = pc.scale_jitter_range
 
@@ -157,7 +161,7 @@ def plan_smear(
         flip = bool(rng.random() < 0.5) if pc.flip else False
         jitter = float(rng.uniform(j0, j1)) if j1 > j0 else float(j0)
         scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * jitter
-        sprite = shape(transform_sprite(pool.load(sid), angle, flip, scale))
+        sprite = transform_premultiplied(sources.get(sid), angle, flip, scale)
         h, w = sprite.shape[:2]
         pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside)
         if pos is None:
@@ -175,9 +179,6 @@ def plan_smear(
         boxes[k] = (r[5], r[6], r[5] + r[7], r[6] + r[8])
     field_boxes = _field_boxes(boxes, sprites, cfg.canvas.width, cfg.canvas.height)
     render_seed = int(smear_rng(cfg.seed, index, STREAM_RENDER).integers(2**63))
-    from .appearance import draw_appearance
-
-    appearance = draw_appearance(cfg, smear_rng(cfg.seed, index, STREAM_APPEARANCE))
     plan = SmearPlan(
         index=index,
         seed=cfg.seed,
@@ -223,10 +224,38 @@ def _field_boxes(
     return out
 
 
+class SourceSprites:
+    """A smear's source sprites, prepared once per sprite id: premultiplied, re-stained from
+    the pool's stain to the smear's (stain harmonisation), and edge-shaped by the blender.
+
+    Preparing the source, before the rotation and rescaling, costs one preparation per
+    distinct sprite of the smear instead of one per pasted cell.
+    """
+
+    def __init__(self, pool: Pool, cfg: GenerationConfig, appearance: dict[str, Any]) -> None:
+        self.pool = pool
+        self.shape = BLENDERS[cfg.render.blend].shape
+        look = appearance if appearance else default_appearance(cfg.render)
+        src = StainProfile.from_dict(look["source_stain"])
+        dst = StainProfile.from_dict(look["stain"])
+        self.stains = (src, dst) if look.get("harmonise", True) and src != dst else None
+        self._cache: dict[int, np.ndarray] = {}
+
+    def get(self, sprite_id: int) -> np.ndarray:
+        """The prepared (premultiplied) source of ``sprite_id``."""
+        out = self._cache.get(sprite_id)
+        if out is None:
+            out = premultiply(self.pool.load(sprite_id))
+            if self.stains is not None:
+                out = harmonise(out, *self.stains)
+            out = self._cache[sprite_id] = self.shape(out)
+        return out
+
+
 def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:
-    """The transformed, shaped sprites of ``plan`` (as ``plan_smear(keep_sprites=True)``)."""
-    shape = BLENDERS[cfg.render.blend].shape
+    """The transformed, prepared sprites of ``plan`` (as ``plan_smear(keep_sprites=True)``)."""
+    sources = SourceSprites(pool, cfg, plan.appearance)
     return [
-        shape(transform_sprite(pool.load(int(s)), float(a), bool(f), float(k)))
+        transform_premultiplied(sources.get(int(s)), float(a), bool(f), float(k))
         for s, a, f, k in zip(plan.sprite_ids, plan.angles, plan.flips, plan.scales, strict=True)
     ]

@@ -4,11 +4,13 @@ Rendering holds no randomness of its own: the per-smear look (stain, background 
 optics) is in the plan's ``appearance``, and the noise fields come from the plan's
 ``render_seed`` (see :mod:`hemosynth.smear.canvas`). Sprites are premultiplied (see
 :mod:`hemosynth.smear.sprite`); each is re-stained from the pool's stain to the smear's before
-it is pasted (stain harmonisation).
+it is pasted (stain harmonisation, done on the source sprites while preparing them, see
+:class:`hemosynth.smear.plan.SourceSprites`).
 
-Blenders (:data:`BLENDERS`) shape a transformed sprite's alpha before it is pasted and composite
-it onto the canvas. A blender must never widen the alpha's support, so the annotation box stays
-the exact extent of the pasted pixels.
+Blenders (:data:`BLENDERS`) shape a source sprite's alpha edge (before it is rotated and
+rescaled) and composite the transformed sprite onto the canvas. A shape must never widen the
+alpha's support, and a composite must only change pixels where the sprite's alpha is > 0, so
+the annotation box stays the exact extent of the pasted pixels.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from ..config import DEFAULT_UM_PER_PX, RenderConfig
 from .appearance import default_appearance
-from .canvas import apply_optics, harmonise, make_field
+from .canvas import apply_optics, make_field
 from .sprite import alpha_extent, unpremultiply
 from .stain import StainProfile
 
@@ -159,7 +161,7 @@ def render(
     ----------
     plan : SmearPlan
     sprites : sequence of ndarray
-        The plan's transformed, shaped, premultiplied sprites, in plan order
+        The plan's transformed, re-stained, shaped, premultiplied sprites, in plan order
         (see :func:`hemosynth.smear.plan.prepare_sprites`).
     cfg : RenderConfig
 
@@ -172,12 +174,7 @@ def render(
     look = plan.appearance if plan.appearance else default_appearance(cfg)
     canvas = make_background(plan.width, plan.height, cfg, rng, look, plan.um_per_px)
     composite = BLENDERS[cfg.blend].composite
-    src = StainProfile.from_dict(look["source_stain"])
-    dst = StainProfile.from_dict(look["stain"])
-    restain = bool(look.get("harmonise", True)) and src != dst
     for i, s in enumerate(sprites):
-        if restain:
-            s = harmonise(s, src, dst)
         composite(canvas, s, int(plan.boxes[i, 0]), int(plan.boxes[i, 1]))
     return apply_optics(canvas, look["optics"], plan.um_per_px, rng)
 

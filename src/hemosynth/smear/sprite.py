@@ -58,7 +58,13 @@ def transform_sprite(rgba: np.ndarray, angle: float, flip: bool, scale: float) -
     ndarray of shape (h, w, 4), uint8
         Premultiplied sprite cropped to its alpha > 0 extent (at least 1 x 1).
     """
-    src = premultiply(rgba[:, ::-1] if flip else rgba)
+    return transform_premultiplied(premultiply(rgba), angle, flip, scale)
+
+
+def transform_premultiplied(src: np.ndarray, angle: float, flip: bool, scale: float) -> np.ndarray:
+    """:func:`transform_sprite` for a sprite that is already premultiplied."""
+    if flip:
+        src = src[:, ::-1]
     if scale < 0.5:
         # area averaging before the rotation avoids aliasing on strong shrinks
         h, w = src.shape[:2]
