@@ -116,6 +116,17 @@ def test_quality_helpers():
     assert quality.sharpness(blurred) < quality.BLUR_THRESHOLD
 
 
+def test_blur_filter_is_relative():
+    """A smooth but sharp crop (one red cell on plasma, JPEG-like smoothing of the noise)
+    passes; the absolute variance of the Laplacian called it blurred."""
+    rbc = cv2.GaussianBlur(draw_crop(np.random.default_rng(2), kind="rbc")[0], (0, 0), 0.7)
+    assert quality.laplacian_variance(rbc) < 12.0  # the old absolute threshold
+    assert quality.sharpness(rbc) > quality.BLUR_THRESHOLD
+    wbc = draw_crop(np.random.default_rng(2), kind="wbc")[0]
+    assert quality.sharpness(wbc) > quality.BLUR_THRESHOLD
+    assert quality.sharpness(cv2.GaussianBlur(wbc, (0, 0), 2.0)) < quality.BLUR_THRESHOLD
+
+
 def test_build_from_crops_and_fields(sources, tmp_path):
     crops, field = sources
     bad = crops / "lymphocyte" / "LY_3.jpg"
