@@ -87,3 +87,53 @@ def test_bad_arguments():
         render_cell("Megakaryocyte", 0, 0.1)
     with pytest.raises(ConfigError):
         render_cell("RBC", 0, 0.0)
+
+
+def test_segmented_neutrophil_lobes_are_joined_only_by_thin_strands():
+    """Opening away the strands (0.35 um disk) leaves at least three separate lobes."""
+    import cv2
+
+    um = 0.1
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    separate = 0
+    for seed in range(10):
+        rgba = render_cell("Segmented neutrophil", seed, um)
+        od = rgb_to_od(rgba[:, :, :3].astype(np.float32), PBC.illuminant).sum(axis=2)
+        dense = ((od > 0.9) & (rgba[:, :, 3] >= 128)).astype(np.uint8)
+        lobes = cv2.morphologyEx(dense, cv2.MORPH_OPEN, disk)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(lobes)
+        separate += int((stats[1:, cv2.CC_STAT_AREA] * um**2 > 0.5).sum() >= 3)
+    assert separate >= 8
+
+
+def test_eosinophil_granules_are_red_not_mauve():
+    """Cytoplasm (outside the nucleus) is red: R well above G and above B, as in PBC."""
+    pix = []
+    for seed in range(4):
+        rgba = render_cell("Eosinophil", seed, 0.1)
+        od = rgb_to_od(rgba[:, :, :3].astype(np.float32), PBC.illuminant).sum(axis=2)
+        pix.append(rgba[(rgba[:, :, 3] == 255) & (od < 0.9), :3].astype(float))
+    r, g, b = np.median(np.concatenate(pix), axis=0)
+    assert r - g > 60 and r - b > 30
+
+
+def test_platelet_matches_pbc_field_platelets():
+    """Platelets are 2-4 um (PBC fields: median eq. diameter about 2.4 um granular body and
+    rim, box about 3.2 um), purple in the centre and paler at the rim."""
+    d = [mask_diameter_um(render_cell("Platelet", s, 0.1), 0.1) for s in range(20)]
+    assert 2.6 <= np.median(d) <= 3.4 and min(d) >= 1.8 and max(d) <= 4.3
+    rgba = render_cell("Platelet", 1, 0.05)
+    h, w = rgba.shape[:2]
+    lum = rgba[:, :, :3].astype(float).sum(axis=2)
+    centre = lum[h // 2 - 3 : h // 2 + 4, w // 2 - 3 : w // 2 + 4].mean()
+    inside = rgba[:, :, 3] == 255
+    dist = cv2_distance(inside)
+    rim = lum[inside & (dist <= 2)].mean()
+    assert rim > centre + 60
+
+
+def cv2_distance(mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    m = np.pad(mask.astype(np.uint8), 1)
+    return cv2.distanceTransform(m, cv2.DIST_L2, 5)[1:-1, 1:-1]

@@ -36,7 +36,7 @@ from . import procedural
 from .store import MemoryPool, Pool, PoolStore, write_pool
 
 #: version of the atlas's look; bump to invalidate every cached atlas
-ATLAS_VERSION = 1
+ATLAS_VERSION = 2
 #: scale the atlas cells are drawn at (a little finer than the PBC images, 0.101 um/px)
 ATLAS_UM_PER_PX = 0.09
 #: cells per class
