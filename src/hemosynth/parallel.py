@@ -60,6 +60,20 @@ def _produce_batch(cfg: GenerationConfig, spec: Any, root: str, indices: list[in
     return [ctx.produce(i) for i in indices]
 
 
+def mp_context(preload: tuple[str, ...] = ("hemosynth.dataset", "hemosynth.parallel")):
+    """A multiprocessing context that is safe in a process whose libraries run threads.
+
+    Forking a parent in which OpenCV's or BLAS's thread pools have run can deadlock the child
+    on a lock held by a thread that does not exist there; ``forkserver`` forks workers from a
+    clean server process (with ``preload`` imported once), ``spawn`` where it is missing.
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(preload))
+        return ctx
+    return mp.get_context("spawn")
+
+
 def _batches(indices: list[int], size: int) -> list[list[int]]:
     return [indices[i : i + size] for i in range(0, len(indices), size)]
 
@@ -79,8 +93,7 @@ def run_local(
             yield ctx.produce(i)
         return
     spec = _pool_spec(pool)
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as ex:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp_context()) as ex:
         pending = {
             ex.submit(_produce_batch, cfg, spec, str(root), b) for b in _batches(indices, 4)
         }
@@ -137,4 +150,4 @@ def run_dask(
 #: executor name -> function
 EXECUTORS = {"local": run_local, "dask": run_dask}
 
-__all__ = ["EXECUTORS", "run_dask", "run_local"]
+__all__ = ["EXECUTORS", "mp_context", "run_dask", "run_local"]

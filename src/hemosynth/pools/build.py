@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import PoolError
 from ..formats.readers import IMAGE_EXTS, read_annotations
+from ..parallel import mp_context
 from ..taxonomy import MAIN_OF, POOL_CLASSES
 from . import dedup, derive, quality, scale
 from .mapping import ClassMapping
@@ -428,7 +429,8 @@ def build_pool(
     max_per_class : int, optional
         Use at most this many candidates per class and source (quick builds, tests).
     blur_threshold : float
-        Variance-of-Laplacian threshold of the blur filter.
+        Sharpness threshold of the blur filter (Laplacian over gradient energy, see
+        :func:`hemosynth.pools.quality.sharpness`).
     workers : int
         Worker processes for segmentation.
     name : str, optional
@@ -492,7 +494,8 @@ def build_pool(
     results: list[_Result] = []
     done = 0
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=mp_context(("hemosynth.pools.build",))) as ex:
             for res in ex.map(_run_task, tasks, chunksize=8):
                 results.extend(res)
                 done += 1

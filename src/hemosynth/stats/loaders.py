@@ -11,7 +11,6 @@ per-field counts and sums, which :mod:`hemosynth.stats.report` turns into figure
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..dataset import read_manifest, record_path
 from ..errors import DatasetError, FormatError
+from ..parallel import mp_context
 from ..taxonomy import POOL_CLASSES
 from .layout import (
     GROUP_INDEX,
@@ -303,9 +303,9 @@ def load_generated(
     else:
         edges = np.linspace(0, count, workers * 4 + 1).astype(int)
         chunks = [indices[a:b] for a, b in pairwise(edges.tolist())]
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         bld = _Builder(r_edges)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as ex:
+        ctx = mp_context(("hemosynth.stats.loaders",))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
             futs = [ex.submit(_measure_records, str(root), c, r_edges, tol_um, min_visible)
                     for c in chunks if c]
             for f in futs:
