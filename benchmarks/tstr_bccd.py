@@ -56,6 +56,14 @@ def _generate(folder: Path, pool: str, count: int, seed: int, strategy: str | No
         "placement.strategy": strategy,
     }
     cfg = load_config(config or None, **overrides)
+    # a partial real pool: draw only the subtypes it has (real cells only, no atlas fill)
+    from hemosynth import SUBTYPES, open_pool
+
+    have = set(open_pool(pool).classes)
+    missing = [c for c in SUBTYPES if c not in have]
+    if missing:
+        cfg = cfg.replace(**{"subtypes.exclude": sorted(set(cfg.subtypes.exclude) | set(missing))})
+        print(f"pool {pool} lacks {', '.join(missing)}: excluded", flush=True)
     t = time.perf_counter()
     if (folder / "manifest.json").is_file():
         if read_manifest(folder).get("status") == "complete":

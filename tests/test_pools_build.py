@@ -251,8 +251,12 @@ def test_pbc_subset_builds_all_mapped_classes(shared_data, tmp_path):
     )
     pool = PoolStore(tmp_path / "pbc")
     mapped = {"Basophil", "Eosinophil", "Nucleated RBC", "Lymphocyte", "Monocyte",
-              "Segmented neutrophil", "Band cell", "Platelet", "RBC"}
+              "Segmented neutrophil", "Band cell", "Platelet"}
     assert mapped <= set(pool.classes), report.to_text()
+    # red cells: the shape filter keeps about a third of the field candidates, so take more
+    rbc = build_pool([Source(shared_data / "pbc-fields", "annotated")], tmp_path / "rbc",
+                     max_per_class=20, workers=2)
+    assert {"RBC", "Platelet"} <= set(PoolStore(tmp_path / "rbc").classes), rbc.to_text()
     assert report.unmapped["pbc: ig"] == 300
     # README: an RBC is about 74 px across in PBC
     for name in ("pbc", "pbc-fields"):
@@ -269,3 +273,28 @@ def test_bccd_scale_matches_the_readme(shared_data):
         diam += scale.diameters_from_boxes(a.boxes[rbc], a.width, a.height).tolist()
     est = scale.estimate_scale(diam, "boxes")
     assert abs(est.rbc_diameter_px - 102) / 102 < 0.10
+
+
+def test_misshapen_anucleate_masks_are_rejected():
+    import cv2
+
+    from hemosynth.pools.quality import check_candidate, ellipse_iou
+    from hemosynth.pools.segment import Segmentation
+
+    rng = np.random.default_rng(0)
+    rgb = np.full((80, 80, 3), 235, np.uint8)
+    rgb += rng.integers(0, 3, rgb.shape, dtype=np.uint8)
+    disc = np.zeros((80, 80), np.uint8)
+    cv2.circle(disc, (40, 40), 25, 1, -1)
+    cut = disc.copy()
+    cut[:, 52:] = 0  # a disc cut along a straight line (a watershed cut between neighbours)
+    pair = disc.copy()
+    cv2.circle(pair, (62, 40), 16, 1, -1)  # merged with a neighbour
+    for m in (disc, cut, pair):
+        rgb[m > 0] = (200, 120, 130)
+    assert ellipse_iou(disc > 0) > 0.97
+    verdicts = []
+    for m in (disc, cut, pair):
+        seg = Segmentation(m > 0, (m * 255).astype(np.uint8), np.zeros_like(m, bool), 0)
+        verdicts.append(check_candidate(rgb, seg, nucleated=False, blur_threshold=0.0))
+    assert verdicts == [None, "misshapen", "misshapen"]

@@ -19,6 +19,7 @@ REASONS: dict[str, str] = {
     "blurred": "blurred crop (Laplacian energy relative to gradient energy below the threshold)",
     "mask-touches-edge": "the cell's mask touches the crop edge",
     "merged": "two cells merged into one mask",
+    "misshapen": "an anucleate cell's mask is far from an ellipse (cut by a neighbour or ragged)",
     "size": "size far outside the class's range",
     "duplicate": "near-duplicate of another sprite (perceptual hash)",
     "excluded-like": "source image nearly matches an image in --exclude-like",
@@ -78,6 +79,30 @@ def solidity(mask: np.ndarray) -> float:
     return float(np.count_nonzero(mask)) / hull if hull > 0 else 0.0
 
 
+#: an anucleate cell (red cell, platelet) must be nearly convex and nearly an ellipse; masks
+#: cut along a touching neighbour, merged with one, or ragged fail (on the PBC fields, about
+#: half of the red-cell candidates, which remain plentiful)
+MIN_ANUCLEATE_SOLIDITY = 0.95
+MIN_ELLIPSE_IOU = 0.92
+
+
+def ellipse_iou(mask: np.ndarray) -> float:
+    """IoU of the mask's largest outer contour with the ellipse fitted to it (0 if too small)."""
+    m = mask.astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return 0.0
+    c = max(contours, key=cv2.contourArea)
+    if len(c) < 5:
+        return 0.0
+    ell = np.zeros_like(m)
+    cv2.ellipse(ell, cv2.fitEllipse(c), 1, -1)
+    filled = np.zeros_like(m)
+    cv2.drawContours(filled, [c], -1, 1, -1)
+    union = int((ell | filled).sum())
+    return float((ell & filled).sum()) / union if union else 0.0
+
+
 def check_candidate(
     rgb: np.ndarray,
     seg: Segmentation,
@@ -107,6 +132,9 @@ def check_candidate(
         return "merged"
     if not nucleated and solidity(seg.mask) < min_solidity:
         return "merged"
+    if not nucleated and (solidity(seg.mask) < MIN_ANUCLEATE_SOLIDITY
+                          or ellipse_iou(seg.mask) < MIN_ELLIPSE_IOU):
+        return "misshapen"
     return None
 
 
