@@ -51,8 +51,40 @@ def floor_seconds(n: int, workers: int) -> float:
         return time.perf_counter() - t0
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident set (VmHWM) of process ``pid`` in MB, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _watch_workers(stop, peaks: dict[int, float]) -> None:
+    """Sample the peak RSS of every hemosynth worker process until ``stop`` is set."""
+    import os
+
+    me = os.getpid()
+    while not stop.is_set():
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == me:
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if b"multiprocessing" in cmd or b"forkserver" in cmd:
+                peaks[int(d)] = max(peaks.get(int(d), 0.0), _peak_rss_mb(int(d)))
+        stop.wait(0.2)
+
+
 def _generate(n: int, workers: int, out: str) -> tuple[float, float]:
     """Run in a fresh process: returns (seconds, peak RSS in MB of the largest worker)."""
+    import threading
     import warnings
 
     from hemosynth.config import GenerationConfig
@@ -62,11 +94,19 @@ def _generate(n: int, workers: int, out: str) -> tuple[float, float]:
     warnings.simplefilter("ignore")
     cfg = GenerationConfig(count=n)
     open_pool(cfg.pool)  # build or load the atlas cache outside the timing
+    peaks: dict[int, float] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_workers, args=(stop, peaks), daemon=True)
+    if workers > 1:
+        watcher.start()
     t0 = time.perf_counter()
     generate_dataset(cfg, out, workers=workers)
     dt = time.perf_counter() - t0
-    who = resource.RUSAGE_SELF if workers == 1 else resource.RUSAGE_CHILDREN
-    return dt, resource.getrusage(who).ru_maxrss / 1024
+    stop.set()
+    if workers == 1:
+        return dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    watcher.join()
+    return dt, max(peaks.values(), default=float("nan"))
 
 
 def generate_seconds(n: int, workers: int) -> tuple[float, float]:
