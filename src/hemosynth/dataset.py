@@ -442,13 +442,24 @@ def iter_records(root: str | Path, count: int | None = None) -> Iterable[dict[st
     if count is None:
         count = int(read_manifest(root)["count"])
     for i in range(count):
-        p = record_path(root, i)
-        try:
-            yield json.loads(p.read_text())
-        except FileNotFoundError:
-            raise DatasetError(f"{p}: missing record (the dataset is incomplete)") from None
-        except (OSError, ValueError) as e:
-            raise DatasetError(f"{p}: unreadable record ({e})") from None
+        yield read_record(root, i)
+
+
+def read_record(root: str | Path, index: int) -> dict[str, Any]:
+    """The record of smear ``index`` of the dataset in ``root``.
+
+    Raises
+    ------
+    DatasetError
+        If the record is missing or unreadable, naming it.
+    """
+    p = record_path(Path(root), index)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{p}: missing record (the dataset is incomplete)") from None
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{p}: unreadable record ({e})") from None
 
 
 def load_dataset_config(root: str | Path) -> GenerationConfig:
@@ -467,4 +478,5 @@ __all__ = [
     "make_record",
     "make_smear",
     "read_manifest",
+    "read_record",
 ]

@@ -8,7 +8,6 @@ colours. Drawing uses OpenCV only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +108,7 @@ def _pick(total: int, n: int) -> list[int]:
 
 def generated_items(root: str | Path, set_name: str, n: int) -> Iterator[PreviewItem]:
     """Preview items of a generated dataset: the labelled cells of ``set_name``."""
-    from .dataset import read_manifest, record_path
+    from .dataset import read_manifest, read_record
     from .formats.base import labelled_cells
 
     root = Path(root)
@@ -117,13 +116,7 @@ def generated_items(root: str | Path, set_name: str, n: int) -> Iterator[Preview
     ls = label_set(set_name)
     min_visible = float(manifest.get("config", {}).get("output", {}).get("min_visible", 0.0))
     for i in _pick(int(manifest["count"]), n):
-        p = record_path(root, i)
-        try:
-            rec = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise DatasetError(f"{p}: missing record (the dataset is incomplete)") from None
-        except (OSError, ValueError) as e:
-            raise DatasetError(f"{p}: unreadable record ({e})") from None
+        rec = read_record(root, i)
         boxes, names = [], []
         for cid, cell in labelled_cells(rec, ls, min_visible):
             boxes.append(cell["box"])

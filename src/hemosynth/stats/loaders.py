@@ -10,7 +10,6 @@ per-field counts and sums, which :mod:`hemosynth.stats.report` turns into figure
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dataset import read_manifest, record_path
+from ..dataset import read_manifest, read_record, record_path
 from ..errors import DatasetError, FormatError
 from ..parallel import mp_context
 from ..taxonomy import POOL_CLASSES
@@ -249,12 +248,7 @@ def _measure_records(
     bld = _Builder(r_edges)
     for i in indices:
         p = record_path(Path(root), i)
-        try:
-            rec = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise DatasetError(f"{p}: missing record (the dataset is incomplete)") from None
-        except (OSError, ValueError) as e:
-            raise DatasetError(f"{p}: unreadable record ({e})") from None
+        rec = read_record(root, i)
         lay = record_layout(rec, str(p))
         bld.add(lay, measure_layout(lay, r_edges, tol_um), _labelled(lay, min_visible))
         bld.requested.append(_per_class(rec.get("requested", {}), str(p)))
