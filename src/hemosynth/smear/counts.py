@@ -53,6 +53,11 @@ def area_factor(cfg: GenerationConfig) -> float:
     return cfg.canvas.area_um2 / (ref_w * ref_h * DEFAULT_UM_PER_PX**2)
 
 
+def scaled_gaussian(g: Gaussian, factor: float) -> tuple[float, float]:
+    """Mean and sd of a count Gaussian for a field ``factor`` times the reference area."""
+    return g.mean * factor, g.sd * factor
+
+
 def draw_count(rng: np.random.Generator, g: Gaussian, factor: float, cfg: CountsConfig) -> int:
     """One count from ``N(mean * factor, sd * factor)`` with the negative-draw rule.
 
@@ -62,7 +67,7 @@ def draw_count(rng: np.random.Generator, g: Gaussian, factor: float, cfg: Counts
     the square root of the area, as for independent sub-fields, would make a 640 x 480 field
     at BCCD's scale empty of red cells one time in five.)
     """
-    mean, sd = g.mean * factor, g.sd * factor
+    mean, sd = scaled_gaussian(g, factor)
     for _ in range(1000):
         x = int(round(rng.normal(mean, sd))) if sd > 0 else int(round(mean))
         if x >= 0 or cfg.negative_rule == "clip":

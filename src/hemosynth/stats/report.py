@@ -189,7 +189,7 @@ def set_summary(sm: SetMeasures) -> dict[str, Any]:
 def generated_counts(sm: SetMeasures) -> dict[str, Any]:
     """Instances per label set, balance, per-smear counts against the configured Gaussians."""
     from ..config import GenerationConfig
-    from ..smear.counts import area_factor
+    from ..smear.counts import area_factor, scaled_gaussian
 
     cfg = GenerationConfig.from_dict(sm.info.get("config") or {})
     inst = label_set_instances(sm.pool_counts(labelled_only=True))
@@ -210,7 +210,7 @@ def generated_counts(sm: SetMeasures) -> dict[str, Any]:
         pla = placed_pool[:, idx].sum(1)
         drp = sm.dropped[:, idx].sum(1)
         g = getattr(cfg.counts, key)
-        mean, sd = g.mean * factor, g.sd * math.sqrt(factor)
+        mean, sd = scaled_gaussian(g, factor)
         kmax = int(max(req.max(initial=0), mean + 4 * sd + 1))
         pmf = configured_pmf(mean, sd, kmax, cfg.counts.negative_rule)
         per[name] = {
