@@ -42,6 +42,14 @@ def test_allocate_sums_to_n(n, w):
     assert (np.abs(out - n * shares) < 1 + 1e-9).all()
 
 
+def test_small_means_are_kept_by_stochastic_rounding():
+    rng = np.random.default_rng(3)
+    cfg = CountsConfig()
+    draws = [draw_count(rng, Gaussian(4.3, 0.0), 0.032, cfg) for _ in range(20000)]
+    assert np.mean(draws) == pytest.approx(4.3 * 0.032, rel=0.1)
+    assert set(draws) == {0, 1}
+
+
 def test_counts_scale_with_field_area():
     ref = GenerationConfig()
     assert area_factor(ref) == pytest.approx(1.0)

@@ -59,7 +59,8 @@ def scaled_gaussian(g: Gaussian, factor: float) -> tuple[float, float]:
 
 
 def draw_count(rng: np.random.Generator, g: Gaussian, factor: float, cfg: CountsConfig) -> int:
-    """One count from ``N(mean * factor, sd * factor)`` with the negative-draw rule.
+    """One count from ``N(mean * factor, sd * factor)``, rounded stochastically, with the
+    negative-draw rule.
 
     Mean and sd both scale with the area, so the coefficient of variation of the paper's
     Table 2 is kept: the spread between fields is mostly a spread of *density* (thick and thin
@@ -69,9 +70,13 @@ def draw_count(rng: np.random.Generator, g: Gaussian, factor: float, cfg: Counts
     """
     mean, sd = scaled_gaussian(g, factor)
     for _ in range(1000):
-        x = int(round(rng.normal(mean, sd))) if sd > 0 else int(round(mean))
-        if x >= 0 or cfg.negative_rule == "clip":
-            return min(max(x, 0), cfg.max_per_type)
+        x = float(rng.normal(mean, sd)) if sd > 0 else mean
+        # stochastic rounding keeps the mean of small counts (a mean of 0.14 platelets per
+        # field must not round to none at all)
+        n = int(np.floor(x))
+        n += int(rng.random() < x - n)
+        if n >= 0 or cfg.negative_rule == "clip":
+            return min(max(n, 0), cfg.max_per_type)
     return 0
 
 
