@@ -166,18 +166,26 @@ def _folder_class(name: str) -> str | None:
 def real_examples(folder: Path, per_class: int) -> dict[str, list[np.ndarray]]:
     """Up to ``per_class`` RGB images per class from a folder-per-class dataset.
 
-    Sub-folders are matched to pool classes by name (``erythroblast`` -> Nucleated RBC);
-    others (e.g. ``ig``) are skipped. Images are taken evenly from the sorted file list.
+    Files are matched to pool classes by their folder and file-name prefix with the pool
+    builder's class mapping (``erythroblast`` -> Nucleated RBC, ``neutrophil/SNE_*`` ->
+    Segmented neutrophil, ``neutrophil/BNE_*`` -> Band cell); others (e.g. ``ig``) are
+    skipped. Images are taken evenly from each class's sorted file list.
     """
     import cv2
 
-    out: dict[str, list[np.ndarray]] = {}
+    from .mapping import ClassMapping
+
+    mapping = ClassMapping()
+    by_class: dict[str, list[Path]] = {}
     for sub in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
-        cls = _folder_class(sub.name)
-        if cls is None:
-            continue
-        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in
-                       (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"))
+        for f in sorted(sub.iterdir()):
+            if f.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"):
+                continue
+            cls = mapping.resolve(sub.name, f.name)[0] or _folder_class(sub.name)
+            if cls is not None:
+                by_class.setdefault(cls, []).append(f)
+    out: dict[str, list[np.ndarray]] = {}
+    for cls, files in by_class.items():
         step = max(1, len(files) // max(1, per_class))
         imgs = []
         for f in files[::step][:per_class]:
@@ -185,7 +193,7 @@ def real_examples(folder: Path, per_class: int) -> dict[str, list[np.ndarray]]:
             if img is not None:
                 imgs.append(img[:, :, ::-1])
         if imgs:
-            out.setdefault(cls, []).extend(imgs)
+            out[cls] = imgs
     return out
 
 
