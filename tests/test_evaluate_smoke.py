@@ -17,13 +17,14 @@ pytest.importorskip("ultralytics", reason="needs the eval extra")
 pytestmark = [pytest.mark.eval, pytest.mark.slow]
 
 
-def _tiny(root, seed):
+def _tiny(root, seed, **extra):
     cfg = load_config(None, **{
         "count": 4, "seed": seed, "canvas.width": 160, "canvas.height": 120,
         "canvas.um_per_px": 0.2,  # small cells: a robust fit in a tiny field
         "counts.scale_with_area": False, "counts.rbc": {"mean": 3.0, "sd": 0.0},
         "counts.wbc": {"mean": 1.0, "sd": 0.0}, "counts.platelet": {"mean": 1.0, "sd": 0.0},
         "output.label_sets": ["main+rbc"], "output.formats": ["yolo", "coco", "voc"],
+        **extra,
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DensityWarning)
@@ -53,7 +54,8 @@ def test_evaluate_and_score_cli(tmp_path, no_network):
 
     syn = _tiny(tmp_path / "syn", seed=1)
     real = _tiny(tmp_path / "real", seed=2)  # stands in for real data, in VOC form
-    test = _tiny(tmp_path / "test", seed=3)  # and a real test set, in YOLO form
+    # and a real test set, in YOLO form, that never has a nucleated RBC (a class absent from it)
+    test = _tiny(tmp_path / "test", seed=3, **{"subtypes.exclude": ["Nucleated RBC"]})
     out = tmp_path / "eval"
     args = [
         "evaluate", "--train", str(syn), "--train-real", str(real / "voc" / "main_rbc"),
