@@ -104,6 +104,16 @@ def plot_counts(report: dict[str, Any], real: SetMeasures | None, gen: SetMeasur
     return _save(fig, path)
 
 
+def _ecdf_per_group(ax, sg: dict[str, Any], sr: dict[str, Any] | None, key: str) -> None:
+    """ECDFs of sample ``key`` per group (not "all"): generated solid, real dashed."""
+    for g, x in sg[key].items():
+        if g == "all" or not np.size(x):
+            continue
+        _ecdf(ax, x, color=_colour(g), label=f"{g} gen")
+        if sr is not None and np.size(sr[key].get(g, [])):
+            _ecdf(ax, sr[key][g], color=_colour(g), ls="--", label=f"{g} real")
+
+
 def plot_overlap(gen: SetMeasures, real: SetMeasures | None, report: dict[str, Any],
                  path: Path) -> Path:
     """Max IoU with the most-overlapping neighbour, and contact shares per group."""
@@ -112,12 +122,7 @@ def plot_overlap(gen: SetMeasures, real: SetMeasures | None, report: dict[str, A
     fig, ax = _figure(2)
     sg = samples(gen)
     sr = samples(real) if real is not None else None
-    for g, x in sg["max_iou"].items():
-        if g == "all" or not np.size(x):
-            continue
-        _ecdf(ax[0, 0], x, color=_colour(g), label=f"{g} gen")
-        if sr is not None and np.size(sr["max_iou"].get(g, [])):
-            _ecdf(ax[0, 0], sr["max_iou"][g], color=_colour(g), ls="--", label=f"{g} real")
+    _ecdf_per_group(ax[0, 0], sg, sr, "max_iou")
     ax[0, 0].set_xlabel("IoU with most-overlapping neighbour")
     ax[0, 0].set_ylabel("share of cells <= x")
     ax[0, 0].legend(fontsize=7, loc="lower right")
@@ -149,12 +154,7 @@ def plot_spacing(gen: SetMeasures, real: SetMeasures | None, report: dict[str, A
     fig, ax = _figure(3)
     sg = samples(gen)
     sr = samples(real) if real is not None else None
-    for g, x in sg["nn_um"].items():
-        if g == "all" or not np.size(x):
-            continue
-        _ecdf(ax[0, 0], x, color=_colour(g), label=f"{g} gen")
-        if sr is not None and np.size(sr["nn_um"].get(g, [])):
-            _ecdf(ax[0, 0], sr["nn_um"][g], color=_colour(g), ls="--", label=f"{g} real")
+    _ecdf_per_group(ax[0, 0], sg, sr, "nn_um")
     ax[0, 0].set_xlabel("nearest-neighbour distance (um, border-corrected)")
     ax[0, 0].legend(fontsize=7, loc="lower right")
     sets = [("gen", report["generated"]["spacing"]["ripley"], "-")]
