@@ -76,6 +76,16 @@ class Segmentation:
         )
 
 
+def _prepare(rgb: np.ndarray, center: tuple[float, float] | None):
+    """RGB uint8 copy, its height and width, the centre (default: the crop's), smoothed Lab."""
+    rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    if center is None:
+        center = ((h - 1) / 2, (w - 1) / 2)
+    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (0, 0), 1.0), cv2.COLOR_RGB2LAB).astype(np.float32)
+    return rgb, h, w, center, lab
+
+
 def _disk(r: float) -> np.ndarray:
     d = max(1, int(round(r)))
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * d + 1, 2 * d + 1))
@@ -201,11 +211,7 @@ def segment_cell(
     Segmentation
         An empty mask if no stained nucleus is found.
     """
-    rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    if center is None:
-        center = ((h - 1) / 2, (w - 1) / 2)
-    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (0, 0), 1.0), cv2.COLOR_RGB2LAB).astype(np.float32)
+    rgb, h, w, center, lab = _prepare(rgb, center)
     score = _nucleus_score(lab)
     _, thr = _otsu3(score)
     stained = score > thr
@@ -381,11 +387,7 @@ def segment_stained(
     the component nearest the centre (by distance over the square root of its area) is
     closed, filled, and grown by one pixel to include its pale rim.
     """
-    rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    if center is None:
-        center = ((h - 1) / 2, (w - 1) / 2)
-    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (0, 0), 1.0), cv2.COLOR_RGB2LAB).astype(np.float32)
+    rgb, h, w, center, lab = _prepare(rgb, center)
     score = _nucleus_score(lab)
     lo, hi = _otsu3(score)
     stained = score > (lo + hi) / 2
