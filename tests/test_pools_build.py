@@ -275,7 +275,7 @@ def test_bccd_scale_matches_the_readme(shared_data):
     assert abs(est.rbc_diameter_px - 102) / 102 < 0.10
 
 
-def test_misshapen_anucleate_masks_are_rejected():
+def test_misshapen_red_cell_masks_are_rejected_platelets_only_when_merged():
     import cv2
 
     from hemosynth.pools.quality import check_candidate, ellipse_iou
@@ -296,5 +296,49 @@ def test_misshapen_anucleate_masks_are_rejected():
     verdicts = []
     for m in (disc, cut, pair):
         seg = Segmentation(m > 0, (m * 255).astype(np.uint8), np.zeros_like(m, bool), 0)
-        verdicts.append(check_candidate(rgb, seg, nucleated=False, blur_threshold=0.0))
+        verdicts.append(check_candidate(rgb, seg, nucleated=False, blur_threshold=0.0,
+                                        regular=True))
     assert verdicts == [None, "misshapen", "misshapen"]
+    # a platelet (regular=False) is irregular by nature: the cut disc passes
+    seg = Segmentation(cut > 0, (cut * 255).astype(np.uint8), np.zeros_like(cut, bool), 0)
+    assert check_candidate(rgb, seg, nucleated=False, blur_threshold=0.0) is None
+
+
+def _result(cls, source, diameter_um, k):
+    from hemosynth.pools.build import _Result
+
+    return _Result(source=source, cls=cls, reason=None, area_um2=np.pi * diameter_um ** 2 / 4,
+                   sprite_hash=(k * 0x9E3779B97F4A7C15) & (2 ** 64 - 1))
+
+
+def test_sizes_are_judged_per_source_and_by_user_range():
+    """PBC's platelet crops (about 6.7 um) and its fields' platelet boxes (about 3 um) both
+    survive the relative size test; a user range keeps only normal-sized platelets."""
+    from hemosynth.pools.build import BuildReport, _filter
+
+    rng = np.random.default_rng(0)
+    results = [_result("Platelet", 0, d, k) for k, d in enumerate(rng.normal(6.7, 0.6, 20))]
+    results += [_result("Platelet", 1, d, 100 + k) for k, d in enumerate(rng.normal(3, 0.3, 20))]
+    results += [_result("Platelet", 1, 30.0, 999)]  # a far outlier of source 1
+    report = BuildReport()
+    kept = _filter(results, report, [], dedupe=False)
+    assert len(kept) == 40 and report.rejected["size"] == 1
+    report = BuildReport()
+    kept = _filter(results, report, [], dedupe=False, size_ranges={"Platelet": (1.5, 4.5)})
+    assert {r.source for r in kept} == {1} and len(kept) == 20
+    assert report.rejected_by_class["Platelet"]["size"] == 21
+
+
+def test_size_range_options():
+    from hemosynth.pools.build import parse_size_ranges
+
+    assert parse_size_ranges(["Platelet=1.5:4.5", "RBC=5:10"]) == {
+        "Platelet": (1.5, 4.5), "RBC": (5.0, 10.0)}
+    with pytest.raises(ConfigError, match="unknown class 'Blast'"):
+        parse_size_ranges(["Blast=1:2"])
+    with pytest.raises(ConfigError, match="expected CLASS=MIN:MAX"):
+        parse_size_ranges(["Platelet=3"])
+    with pytest.raises(ConfigError, match="need 0 <= min < max"):
+        parse_size_ranges(["Platelet=4:2"])
+    with pytest.raises(ConfigError, match="must be numbers"):
+        parse_size_ranges(["Platelet=a:b"])

@@ -64,6 +64,12 @@ def build_cmd(
     max_per_class: Annotated[
         int | None, typer.Option(help="At most this many candidates per class and source.")
     ] = None,
+    size_range: Annotated[
+        list[str] | None,
+        typer.Option("--size-range",
+                     help="CLASS=MIN:MAX: keep only cells of CLASS whose equivalent diameter "
+                          "is MIN-MAX um (repeatable), e.g. Platelet=1.5:4.5."),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing pool.")] = False,
     report_json: Annotated[
@@ -74,7 +80,7 @@ def build_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from .errors import ConfigError
-    from .pools.build import Source, build_pool
+    from .pools.build import Source, build_pool, parse_size_ranges
     from .pools.mapping import ClassMapping, load_mapping, parse_map_options
 
     srcs = [Source(p, "crops", um_per_px=source_um) for p in crops or []]
@@ -83,6 +89,7 @@ def build_cmd(
     srcs += [Source(p, "sprites", um_per_px=source_um) for p in sprites or []]
     if not srcs:
         raise ConfigError("give at least one source: --crops, --annotated or --sprites")
+    ranges = parse_size_ranges(size_range or [])
     cmap = load_mapping(mapping) if mapping else ClassMapping()
     if map_opt:
         cmap = cmap.merged(parse_map_options(map_opt))
@@ -92,7 +99,8 @@ def build_cmd(
         report = build_pool(
             srcs, out, cmap, um_per_px=um_per_px, rbc_um=rbc_um,
             exclude_like=exclude_like or [], fill_from=fill_from, derived=derived,
-            dedupe=dedupe, max_per_class=max_per_class, workers=workers, overwrite=overwrite,
+            dedupe=dedupe, max_per_class=max_per_class, size_ranges=ranges, workers=workers,
+            overwrite=overwrite,
             progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
     sys.stdout.write(report.to_text() + "\n")

@@ -34,7 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import PoolError
+from ..errors import ConfigError, PoolError
 from ..formats.readers import IMAGE_EXTS, read_annotations
 from ..parallel import mp_context
 from ..taxonomy import MAIN_OF, POOL_CLASSES
@@ -346,7 +346,8 @@ def _process(task: _Task, kind: str, blur_threshold: float) -> list[_Result]:
                 crop, off = rgb[cy0:cy1, cx0:cx1], (cx0, cy0)
                 center = ((y0 + y1) / 2 - cy0, (x0 + x1) / 2 - cx0)
             seg, nucleated = _segment(crop, it.cls, center)
-            reason = quality.check_candidate(crop, seg, nucleated, blur_threshold)
+            reason = quality.check_candidate(crop, seg, nucleated, blur_threshold,
+                                             regular=it.cls == "RBC")
             if reason is None and it.box is not None:
                 # the mask must stay roughly inside its box (else it grabbed a neighbour)
                 bx0, by0, bx1, by1 = seg.bbox
@@ -397,6 +398,7 @@ def build_pool(
     derived: bool = True,
     dedupe: bool = True,
     max_per_class: int | None = None,
+    size_ranges: dict[str, tuple[float, float]] | None = None,
     blur_threshold: float = quality.BLUR_THRESHOLD,
     workers: int = 1,
     name: str | None = None,
@@ -428,6 +430,11 @@ def build_pool(
         Drop near-duplicate sprites within a class.
     max_per_class : int, optional
         Use at most this many candidates per class and source (quick builds, tests).
+    size_ranges : dict, optional
+        ``{class: (min_um, max_um)}``: keep only cells of that class whose equivalent
+        diameter lies in the range (e.g. normal-sized platelets only); the others are
+        rejected as ``size``. Without a range, a class is checked against its own median per
+        source (:func:`hemosynth.pools.quality.size_outliers`).
     blur_threshold : float
         Sharpness threshold of the blur filter (Laplacian over gradient energy, see
         :func:`hemosynth.pools.quality.sharpness`).
@@ -454,6 +461,7 @@ def build_pool(
     out = Path(out)
     if out.exists() and not overwrite:
         raise PoolError(f"{out}: already exists (pass overwrite to replace it)")
+    size_ranges = check_size_ranges(size_ranges or {})
     mapping = mapping or ClassMapping()
     exclude_like = [Path(d) for d in exclude_like]
     for d in exclude_like:
@@ -507,7 +515,7 @@ def build_pool(
             done += 1
             if progress:
                 progress(done, len(tasks))
-    kept = _filter(results, report, exclude_like, dedupe)
+    kept = _filter(results, report, exclude_like, dedupe, size_ranges)
     sprites = [(r.rgba, r.cls, target, r.prov) for r in kept]
     if derived:
         for r in kept:
@@ -540,7 +548,9 @@ def _filter(
     report: BuildReport,
     exclude_like: list[Path],
     dedupe: bool,
+    size_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> list[_Result]:
+    size_ranges = size_ranges or {}
     ok = []
     for r in results:
         if r.reason is not None:
@@ -559,19 +569,61 @@ def _filter(
             else:
                 final.append(r)
         ok = final
-    by_class: dict[str, list[_Result]] = {}
+    # sizes are judged per class *and source*: sources put different cells in one class
+    # (PBC's platelet crops are 6-7 um, its fields' platelet boxes 3 um)
+    groups: dict[tuple[str, int], list[_Result]] = {}
     for r in ok:
-        by_class.setdefault(r.cls, []).append(r)
-    kept: list[_Result] = []
-    for cls, rs in by_class.items():
-        out = quality.size_outliers(np.array([r.area_um2 for r in rs]))
+        groups.setdefault((r.cls, r.source), []).append(r)
+    sized: dict[str, list[_Result]] = {}
+    for (cls, _), rs in groups.items():
+        areas = np.array([r.area_um2 for r in rs])
+        if cls in size_ranges:
+            lo, hi = size_ranges[cls]
+            d = 2 * np.sqrt(areas / np.pi)
+            out = (d < lo) | (d > hi)
+        else:
+            out = quality.size_outliers(areas)
         if out.any():
             report.reject(cls, "size", int(out.sum()))
-        rs = [r for r, bad in zip(rs, out, strict=True) if not bad]
+        sized.setdefault(cls, []).extend(r for r, bad in zip(rs, out, strict=True) if not bad)
+    kept: list[_Result] = []
+    for rs in sized.values():
         if dedupe and len(rs) > 1:
             dup = dedup.near_duplicates([r.sprite_hash for r in rs])
             if dup.any():
-                report.reject(cls, "duplicate", int(dup.sum()))
+                report.reject(rs[0].cls, "duplicate", int(dup.sum()))
             rs = [r for r, d in zip(rs, dup, strict=True) if not d]
         kept.extend(rs)
     return kept
+
+
+def check_size_ranges(ranges: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Validate ``{class: (min_um, max_um)}``; a ``ConfigError`` names a bad entry."""
+    out = {}
+    for cls, rng in ranges.items():
+        if cls not in POOL_CLASSES:
+            raise ConfigError(f"size range: unknown class {cls!r}")
+        try:
+            lo, hi = (float(v) for v in rng)
+        except (TypeError, ValueError):
+            raise ConfigError(f"size range of {cls}: expected (min_um, max_um), got {rng!r}"
+                              ) from None
+        if not 0 <= lo < hi:
+            raise ConfigError(f"size range of {cls}: need 0 <= min < max, got {lo:g}:{hi:g}")
+        out[cls] = (lo, hi)
+    return out
+
+
+def parse_size_ranges(options: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """Parse ``CLASS=MIN:MAX`` options (equivalent diameter in um) into a range dict."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for opt in options:
+        cls, sep, rng = opt.rpartition("=")
+        lo, sep2, hi = rng.partition(":")
+        if not sep or not sep2:
+            raise ConfigError(f"--size-range {opt!r}: expected CLASS=MIN:MAX (um)")
+        try:
+            ranges[cls.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise ConfigError(f"--size-range {opt!r}: MIN and MAX must be numbers") from None
+    return check_size_ranges(ranges)

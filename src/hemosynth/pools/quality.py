@@ -79,9 +79,10 @@ def solidity(mask: np.ndarray) -> float:
     return float(np.count_nonzero(mask)) / hull if hull > 0 else 0.0
 
 
-#: an anucleate cell (red cell, platelet) must be nearly convex and nearly an ellipse; masks
-#: cut along a touching neighbour, merged with one, or ragged fail (on the PBC fields, about
-#: half of the red-cell candidates, which remain plentiful)
+#: a red cell must be nearly convex and nearly an ellipse; masks cut along a touching
+#: neighbour, merged with one, or ragged fail (on the PBC fields, about half of the red-cell
+#: candidates, which remain plentiful). Platelets are irregular by nature and small (a few
+#: pixels of outline change the ellipse IoU a lot): they only go through the merged test.
 MIN_ANUCLEATE_SOLIDITY = 0.95
 MIN_ELLIPSE_IOU = 0.92
 
@@ -109,6 +110,7 @@ def check_candidate(
     nucleated: bool,
     blur_threshold: float = BLUR_THRESHOLD,
     min_solidity: float = 0.8,
+    regular: bool = False,
 ) -> str | None:
     """The first failed filter's reason key, or None if the candidate passes.
 
@@ -121,6 +123,8 @@ def check_candidate(
         Whether the class has a nucleus (white cells, nucleated red cells): two nuclei in the
         mask mean two merged cells; for anucleate cells a concave mask (solidity below
         ``min_solidity``) does.
+    regular : bool
+        The cell should be a near ellipse (red cells): apply the ``misshapen`` filter.
     """
     if rgb.size == 0 or float(rgb.std()) < 2.0 or seg.area < 16:
         return "empty"
@@ -132,8 +136,8 @@ def check_candidate(
         return "merged"
     if not nucleated and solidity(seg.mask) < min_solidity:
         return "merged"
-    if not nucleated and (solidity(seg.mask) < MIN_ANUCLEATE_SOLIDITY
-                          or ellipse_iou(seg.mask) < MIN_ELLIPSE_IOU):
+    if regular and (solidity(seg.mask) < MIN_ANUCLEATE_SOLIDITY
+                    or ellipse_iou(seg.mask) < MIN_ELLIPSE_IOU):
         return "misshapen"
     return None
 

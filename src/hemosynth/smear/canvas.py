@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .stain import StainProfile, od_to_rgb, rgb_to_od, transfer_matrix
+from .stain import StainProfile, apply_transfer, od_to_rgb, rgb_to_od, stain_transfer
 
 #: size of the background's low-frequency structure, in micrometres
 UNEVENNESS_SCALE_UM = 40.0
@@ -85,11 +85,11 @@ def make_field(
 
 
 @lru_cache(maxsize=16)
-def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, np.ndarray]:
-    """OD per uint8 level under ``src`` (3, 256) and the OD map (3, 3) to ``dst``."""
+def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, tuple]:
+    """OD per uint8 level under ``src`` (3, 256) and the OD maps to ``dst``."""
     levels = np.maximum(np.arange(256, dtype=np.float32), 0.5)
     od = np.stack([rgb_to_od(levels, src.illuminant[c]) for c in range(3)])
-    return od, transfer_matrix(src, dst)
+    return od, stain_transfer(src, dst)
 
 
 def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.ndarray:
@@ -113,7 +113,7 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
                        + 0.5, 0, 255).astype(np.uint8)
     lut, m = _transfer_luts(src, dst)
     od = np.stack([lut[c][straight[:, :, c]] for c in range(3)], axis=-1)
-    rgb = np.clip(od_to_rgb(od @ m, dst.illuminant), 0, 255)
+    rgb = np.clip(od_to_rgb(apply_transfer(od, m), dst.illuminant), 0, 255)
     out = np.empty_like(sprite_p)
     out[:, :, :3] = np.clip(rgb * (a / 255.0) + 0.5, 0, 255).astype(np.uint8)
     out[:, :, 3] = sprite_p[:, :, 3]
