@@ -49,13 +49,18 @@ def bench_build(data: Path, out: Path, workers: int, max_per_class: int | None) 
 def bench_segmentation(data: Path) -> None:
     from hemosynth.pools.segeval import evaluate_wbc_masks, summarize
 
-    print("\nsegmentation on wbc-masks (whole cell = mask > 0)")
-    print(f"{'dataset':<10} {'class':<22} {'n':>4} {'IoU':>6} {'bF':>6}")
+    print("\nsegmentation on wbc-masks (whole cell = mask > 0); 'kept': only the masks that "
+          "pass the pool's no-cytoplasm filter")
+    print(f"{'dataset':<10} {'class':<22} {'n':>4} {'IoU':>6} {'bF':>6} {'kept':>5} "
+          f"{'IoU kept':>8} {'bF kept':>7}")
     for ds in ("Dataset 1", "Dataset 2"):
         t0 = time.perf_counter()
-        rows = summarize(evaluate_wbc_masks(data / "wbc-masks" / ds))
+        scores = evaluate_wbc_masks(data / "wbc-masks" / ds)
+        rows, kept = summarize(scores), summarize(scores, kept_only=True)
         for cls, (n, iou, bf) in rows.items():
-            print(f"{ds:<10} {cls:<22} {n:>4} {iou:>6.3f} {bf:>6.3f}")
+            nk, iouk, bfk = kept.get(cls, (0, float("nan"), float("nan")))
+            print(f"{ds:<10} {cls:<22} {n:>4} {iou:>6.3f} {bf:>6.3f} {nk:>5} {iouk:>8.3f} "
+                  f"{bfk:>7.3f}")
         print(f"{ds:<10} ({time.perf_counter() - t0:.1f} s)")
 
 

@@ -342,3 +342,26 @@ def test_size_range_options():
         parse_size_ranges(["Platelet=4:2"])
     with pytest.raises(ConfigError, match="must be numbers"):
         parse_size_ranges(["Platelet=a:b"])
+
+
+def test_white_cell_mask_without_cytoplasm_is_rejected():
+    """A mask hardly larger than its nucleus (pale cytoplasm missed) would give the sprite the
+    nucleus's box: the no-cytoplasm filter drops it; a cell with cytoplasm passes."""
+    from hemosynth.pools.quality import MIN_CELL_TO_NUCLEUS, check_candidate
+    from hemosynth.pools.segment import Segmentation
+
+    rng = np.random.default_rng(0)
+    rgb = np.full((100, 100, 3), 235, np.uint8)
+    rgb += rng.integers(0, 3, rgb.shape, dtype=np.uint8)
+    nucleus = np.zeros((100, 100), np.uint8)
+    cv2.circle(nucleus, (50, 50), 14, 1, -1)
+    cell = np.zeros((100, 100), np.uint8)
+    cv2.circle(cell, (50, 50), 26, 1, -1)
+    rgb[cell > 0] = (215, 200, 210)
+    rgb[nucleus > 0] = (90, 50, 140)
+    ratio = MIN_CELL_TO_NUCLEUS["Segmented neutrophil"]
+    only_nucleus = Segmentation(nucleus > 0, nucleus * 255, nucleus > 0, 1)
+    whole = Segmentation(cell > 0, cell * 255, nucleus > 0, 1)
+    assert check_candidate(rgb, only_nucleus, True, 0.0, min_cell_ratio=ratio) == "no-cytoplasm"
+    assert check_candidate(rgb, whole, True, 0.0, min_cell_ratio=ratio) is None
+    assert check_candidate(rgb, only_nucleus, True, 0.0) is None  # no ratio: not checked

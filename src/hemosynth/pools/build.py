@@ -346,8 +346,9 @@ def _process(task: _Task, kind: str, blur_threshold: float) -> list[_Result]:
                 crop, off = rgb[cy0:cy1, cx0:cx1], (cx0, cy0)
                 center = ((y0 + y1) / 2 - cy0, (x0 + x1) / 2 - cx0)
             seg, nucleated = _segment(crop, it.cls, center)
-            reason = quality.check_candidate(crop, seg, nucleated, blur_threshold,
-                                             regular=it.cls == "RBC")
+            reason = quality.check_candidate(
+                crop, seg, nucleated, blur_threshold, regular=it.cls == "RBC",
+                min_cell_ratio=quality.MIN_CELL_TO_NUCLEUS.get(it.cls))
             if reason is None and it.box is not None:
                 # the mask must stay roughly inside its box (else it grabbed a neighbour)
                 bx0, by0, bx1, by1 = seg.bbox

@@ -19,7 +19,8 @@ REASONS: dict[str, str] = {
     "blurred": "blurred crop (Laplacian energy relative to gradient energy below the threshold)",
     "mask-touches-edge": "the cell's mask touches the crop edge",
     "merged": "two cells merged into one mask",
-    "misshapen": "an anucleate cell's mask is far from an ellipse (cut by a neighbour or ragged)",
+    "misshapen": "a red cell's mask is far from an ellipse (cut by a neighbour or ragged)",
+    "no-cytoplasm": "a white cell's mask is hardly larger than its nucleus (cytoplasm missed)",
     "size": "size far outside the class's range",
     "duplicate": "near-duplicate of another sprite (perceptual hash)",
     "excluded-like": "source image nearly matches an image in --exclude-like",
@@ -87,6 +88,20 @@ MIN_ANUCLEATE_SOLIDITY = 0.95
 MIN_ELLIPSE_IOU = 0.92
 
 
+#: smallest whole-cell / nucleus area ratio of a white cell's mask; below it the segmenter
+#: kept the nucleus and missed the cytoplasm (pale neutrophil cytoplasm is the usual case),
+#: and the sprite's box would be the nucleus's. Set under the smallest ratios of the
+#: wbc-masks ground truth (lymphocytes 1.15, neutrophils 1.48, eosinophils 1.59, monocytes
+#: 1.61) and textbook nucleus-to-cytoplasm ratios; basophils' granules hide their nucleus
+#: outline, so their stained area is taken loosely.
+MIN_CELL_TO_NUCLEUS: dict[str, float] = {
+    "Segmented neutrophil": 1.4, "Band cell": 1.4, "Hypersegmented neutrophil": 1.4,
+    "Hyposegmented neutrophil": 1.4, "Eosinophil": 1.4, "Monocyte": 1.4,
+    "Atypical monocyte": 1.4, "Plasma cell": 1.3, "Lymphocyte": 1.12,
+    "Reactive lymphocyte": 1.15, "Atypical lymphocyte": 1.15, "Basophil": 1.12,
+}
+
+
 def ellipse_iou(mask: np.ndarray) -> float:
     """IoU of the mask's largest outer contour with the ellipse fitted to it (0 if too small)."""
     m = mask.astype(np.uint8)
@@ -111,6 +126,7 @@ def check_candidate(
     blur_threshold: float = BLUR_THRESHOLD,
     min_solidity: float = 0.8,
     regular: bool = False,
+    min_cell_ratio: float | None = None,
 ) -> str | None:
     """The first failed filter's reason key, or None if the candidate passes.
 
@@ -125,6 +141,9 @@ def check_candidate(
         ``min_solidity``) does.
     regular : bool
         The cell should be a near ellipse (red cells): apply the ``misshapen`` filter.
+    min_cell_ratio : float, optional
+        Smallest whole-cell / nucleus area ratio (``no-cytoplasm`` below it); see
+        :data:`MIN_CELL_TO_NUCLEUS`.
     """
     if rgb.size == 0 or float(rgb.std()) < 2.0 or seg.area < 16:
         return "empty"
@@ -134,6 +153,10 @@ def check_candidate(
         return "mask-touches-edge"
     if nucleated and seg.n_nuclei >= 2:
         return "merged"
+    if nucleated and min_cell_ratio is not None:
+        nuc = int(np.count_nonzero(seg.nucleus))
+        if nuc and seg.area < min_cell_ratio * nuc:
+            return "no-cytoplasm"
     if not nucleated and solidity(seg.mask) < min_solidity:
         return "merged"
     if regular and (solidity(seg.mask) < MIN_ANUCLEATE_SOLIDITY

@@ -39,6 +39,8 @@ class MaskScore:
     cls: str
     iou: float
     boundary_f: float
+    #: whether a pool build would keep the mask (passes the ``no-cytoplasm`` filter)
+    kept: bool = True
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:
@@ -136,19 +138,32 @@ def evaluate_wbc_masks(
         One per image.
     """
     if segment is None:
+        from .quality import MIN_CELL_TO_NUCLEUS
         from .segment import segment_cell
 
-        def segment(rgb: np.ndarray) -> np.ndarray:
-            return segment_cell(rgb).mask
-
+        rows = []
+        for name, cls, rgb, truth in iter_wbc_masks(folder):
+            seg = segment_cell(rgb)
+            ratio = MIN_CELL_TO_NUCLEUS.get(cls)
+            nuc = int(np.count_nonzero(seg.nucleus))
+            kept = not (ratio and nuc and seg.area < ratio * nuc)
+            rows.append(MaskScore(name, cls, *score_masks(seg.mask, truth), kept=kept))
+        return rows
     return [
         MaskScore(name, cls, *score_masks(segment(rgb), truth))
         for name, cls, rgb, truth in iter_wbc_masks(folder)
     ]
 
 
-def summarize(scores: list[MaskScore]) -> dict[str, tuple[int, float, float]]:
-    """``{class or "all": (n, mean IoU, mean boundary F)}`` of a list of scores."""
+def summarize(
+    scores: list[MaskScore], kept_only: bool = False
+) -> dict[str, tuple[int, float, float]]:
+    """``{class or "all": (n, mean IoU, mean boundary F)}`` of a list of scores.
+
+    With ``kept_only``, only the masks a pool build keeps (:attr:`MaskScore.kept`).
+    """
+    if kept_only:
+        scores = [s for s in scores if s.kept]
     out: dict[str, tuple[int, float, float]] = {}
     groups: dict[str, list[MaskScore]] = {"all": list(scores)}
     for s in scores:
