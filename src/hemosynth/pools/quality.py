@@ -101,6 +101,15 @@ MIN_CELL_TO_NUCLEUS: dict[str, float] = {
 }
 
 
+def missed_cytoplasm(seg: Segmentation, min_ratio: float | None) -> bool:
+    """True if the whole-cell mask is under ``min_ratio`` times its nucleus's area.
+
+    ``min_ratio`` is the class's entry of :data:`MIN_CELL_TO_NUCLEUS` (None: not checked).
+    """
+    nuc = int(np.count_nonzero(seg.nucleus))
+    return bool(min_ratio and nuc and seg.area < min_ratio * nuc)
+
+
 def ellipse_iou(mask: np.ndarray) -> float:
     """IoU of the mask's largest outer contour with the ellipse fitted to it (0 if too small)."""
     m = mask.astype(np.uint8)
@@ -152,10 +161,8 @@ def check_candidate(
         return "mask-touches-edge"
     if nucleated and seg.n_nuclei >= 2:
         return "merged"
-    if nucleated and min_cell_ratio is not None:
-        nuc = int(np.count_nonzero(seg.nucleus))
-        if nuc and seg.area < min_cell_ratio * nuc:
-            return "no-cytoplasm"
+    if nucleated and missed_cytoplasm(seg, min_cell_ratio):
+        return "no-cytoplasm"
     if not nucleated and solidity(seg.mask) < min_solidity:
         return "merged"
     if regular and (solidity(seg.mask) < MIN_ANUCLEATE_SOLIDITY

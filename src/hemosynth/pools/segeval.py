@@ -138,15 +138,13 @@ def evaluate_wbc_masks(
         One per image.
     """
     if segment is None:
-        from .quality import MIN_CELL_TO_NUCLEUS
+        from .quality import MIN_CELL_TO_NUCLEUS, missed_cytoplasm
         from .segment import segment_cell
 
         rows = []
         for name, cls, rgb, truth in iter_wbc_masks(folder):
             seg = segment_cell(rgb)
-            ratio = MIN_CELL_TO_NUCLEUS.get(cls)
-            nuc = int(np.count_nonzero(seg.nucleus))
-            kept = not (ratio and nuc and seg.area < ratio * nuc)
+            kept = not missed_cytoplasm(seg, MIN_CELL_TO_NUCLEUS.get(cls))
             rows.append(MaskScore(name, cls, *score_masks(seg.mask, truth), kept=kept))
         return rows
     return [
