@@ -39,6 +39,7 @@ OPTIONS = {
     "flat background": {"render.background_unevenness": 0.0},
     "no optics": {"render.optics": False},
     "no defocus": {"render.defocus_um": 0.0},
+    "field blur": {"render.blur_um": 0.3},
     "no vignetting": {"render.vignetting": 0.0},
     "no noise": {"render.noise_sd": 0.0},
     **{f"blend {b}": {"render.blend": b} for b in sorted(BLENDERS)},
@@ -93,7 +94,7 @@ def test_profiles_map_cell_parts_onto_each_other():
     parts = np.clip(parts, 0, 255).astype(np.uint8)
     moved = transfer_stain(parts, pbc, bccd).astype(int)
     want = np.array([bccd.rbc, bccd.nucleus, bccd.blue, bccd.background])
-    assert np.abs(moved - want).max() <= 10  # the ridge's price (stain module docstring)
+    assert np.abs(moved - want).max() <= 11  # the ridge's price (stain module docstring)
     assert np.abs(moved[3] - want[3]).max() == 0  # the background is the illuminant
     img = np.random.default_rng(0).integers(40, 250, (30, 30, 3)).astype(np.uint8)
     assert np.abs(transfer_stain(img, pbc, pbc).astype(int) - img).max() == 0
@@ -125,6 +126,32 @@ def test_flat_field_without_unevenness_and_optics():
     assert vig[24, 32].sum() > vig[0, 0].sum()
 
 
+def test_field_blur_softens_edges_by_its_sigma_and_keeps_the_mean():
+    img = np.full((40, 80, 3), 200, np.uint8)
+    img[:, 40:] = 60  # a vertical step edge
+    opt = {"vignetting": 0, "noise_sd": 0, "defocus_um": 0}
+    sharp = apply_optics(img, {**opt, "blur_um": 0.0}, 0.1, np.random.default_rng(0))
+    assert np.array_equal(sharp, img)
+    soft = apply_optics(img, {**opt, "blur_um": 0.3}, 0.1, np.random.default_rng(0))
+    row = soft[20, :, 0].astype(float)
+    # a Gaussian of sigma 3 px: the 16-84% rise of the step spans about 2 sigma
+    lo, hi = 60 + 0.16 * 140, 60 + 0.84 * 140
+    width = np.sum((row < hi) & (row > lo))
+    assert 4 <= width <= 8
+    assert abs(soft.astype(float).mean() - img.astype(float).mean()) < 0.5
+    # a blur below a fifth of a pixel is no blur
+    tiny = apply_optics(img, {**opt, "blur_um": 0.01}, 0.1, np.random.default_rng(0))
+    assert np.array_equal(tiny, img)
+
+
+def test_optics_switch_turns_the_field_blur_off():
+    cfg = small_config(**{"render.blur_um": 0.3, "render.optics": False})
+    look = draw_appearance(cfg, smear_rng(cfg.seed, 0, STREAM_APPEARANCE))
+    assert look["optics"]["blur_um"] == 0.0
+    on = small_config(**{"render.blur_um": 0.3})
+    assert draw_appearance(on, smear_rng(on.seed, 0, STREAM_APPEARANCE))["optics"]["blur_um"] == 0.3
+
+
 @pytest.mark.parametrize("blend", sorted(BLENDERS))
 def test_blends_change_only_pixels_under_the_sprite(blend):
     rng = np.random.default_rng(3)
@@ -149,7 +176,7 @@ def test_over_is_what_feather_and_alpha_use():
 
 
 def test_stain_transfer_gain_is_bounded_and_near_identity_stays_near():
-    """The regularised map damps what the exact one amplifies (pbc -> bccd gain 3.1)."""
+    """The regularised map damps what the exact one amplifies (pbc -> bccd gain 3.4)."""
     pbc, bccd = get_profile("pbc"), get_profile("bccd")
     p, d, r = stain_transfer(pbc, bccd)
     gain = np.linalg.svd(p @ d + r, compute_uv=False).max()
@@ -157,8 +184,13 @@ def test_stain_transfer_gain_is_bounded_and_near_identity_stays_near():
     assert exact > 3.0 and gain < 0.75 * exact
     # a dark nucleus and a slightly bluer one stay close after the move
     nuc = np.array([[90, 40, 120], [90, 40, 130]], np.uint8)
-    moved = transfer_stain(nuc, pbc, bccd).astype(int)
-    assert np.abs(moved[1] - moved[0]).max() <= 2.5 * 10
+    moved = transfer_stain(nuc, pbc, bccd)
+    # in optical density (where the map is linear), the step grows by less than the exact
+    # map's gain; in grey levels it also grows because the moved nucleus is brighter
+    step_in = np.linalg.norm(np.diff(rgb_to_od(nuc.astype(np.float32), pbc.illuminant), axis=0))
+    step_out = np.linalg.norm(np.diff(rgb_to_od(moved.astype(np.float32), bccd.illuminant),
+                                      axis=0))
+    assert step_out < 0.75 * exact * step_in
     img = np.random.default_rng(1).integers(60, 240, (40, 40, 3)).astype(np.uint8)
     near = vary_profile(pbc, np.random.default_rng(2), 0.02)
     exact_img = np.clip(od_to_rgb(rgb_to_od(np.maximum(img, 0.5), pbc.illuminant)

@@ -28,6 +28,24 @@ def test_generate_with_a_config_file(tmp_path):
     assert "wrote 2 smears" in r.stderr
 
 
+def test_set_overrides_any_config_key(tmp_path):
+    r = run("generate", "--out", str(tmp_path / "ds"), "-n", "1", "--width", "200", "--height",
+            "160", "--set", "render.blur_um=0.2", "--set", "counts.rbc={mean: 30, sd: 0}",
+            "--set", "output.formats=[coco]")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert m["config"]["render"]["blur_um"] == 0.2
+    assert m["config"]["counts"]["rbc"] == {"mean": 30, "sd": 0}
+    assert m["config"]["output"]["formats"] == ["coco"]
+    for bad, culprit in (("render.blurr=1", "render.blurr: unknown key"),
+                         ("render.blur_um", "expected KEY=VALUE"),
+                         ("render.blur_um=9", "render.blur_um")):
+        r = run("generate", "--out", str(tmp_path / "bad"), "--set", bad)
+        assert r.returncode == 2 and culprit in r.stderr, (bad, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_bad_config_key_is_one_line_error(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("placement:\n  stratgy: grid\n")

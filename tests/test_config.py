@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from hemosynth.config import GenerationConfig, dump_config, load_config
+from hemosynth.config import GenerationConfig, dump_config, load_config, parse_settings
 from hemosynth.errors import ConfigError
 
 
@@ -61,6 +61,18 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     p.write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(p)
+
+
+def test_parse_settings_reads_yaml_values():
+    got = parse_settings(["render.blur_um=0.1", "output.formats=[coco, yolo]", "pool=atlas",
+                          "subtypes.exclude=[Basket cell]", "render.background_rgb=null"])
+    assert got == {"render.blur_um": 0.1, "output.formats": ["coco", "yolo"], "pool": "atlas",
+                   "subtypes.exclude": ["Basket cell"], "render.background_rgb": None}
+    cfg = GenerationConfig().replace(**{k: v for k, v in got.items() if v is not None})
+    assert cfg.render.blur_um == 0.1 and cfg.subtypes.exclude == ("Basket cell",)
+    for bad in ("render.blur_um", "=3", "output.formats=[coco"):
+        with pytest.raises(ConfigError):
+            parse_settings([bad])
 
 
 def test_replace_rejects_unknown_dotted_key():

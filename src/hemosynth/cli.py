@@ -62,11 +62,16 @@ def generate(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted dataset.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any config key (repeatable): KEY=VALUE, the value in YAML, "
+                     "e.g. --set render.blur_um=0.1 --set counts.wbc.mean=2."),
+    ] = None,
 ) -> None:
     """Generate an annotated synthetic smear dataset."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from .config import load_config
+    from .config import load_config, parse_settings
     from .dataset import DensityWarning, generate_dataset, load_dataset_config
 
     if resume and config is None and (out / "manifest.json").exists():
@@ -86,6 +91,7 @@ def generate(
         "canvas.um_per_px": um_per_px,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides.update(parse_settings(set_ or []))
     if overrides:
         cfg = cfg.replace(**overrides)
     with Progress(

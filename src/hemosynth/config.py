@@ -270,6 +270,11 @@ class RenderConfig:
         draws between half and all of it.
     optics : bool
         Master switch of defocus, vignetting and sensor noise.
+    blur_um : float
+        Blur of the whole field (Gaussian sigma, micrometres): the target lab's optical
+        resolution and camera softness, applied before the defocus. 0 (default) keeps the
+        pool's own sharpness; ``benchmarks/platelets.py`` measures edge sharpness on a real
+        set, to choose it (BCCD-like fields: 0.1).
     defocus_um : float
         Largest extra blur (Gaussian sigma, micrometres) of the slight defocus that varies
         over the field; 0 = off.
@@ -291,6 +296,7 @@ class RenderConfig:
     background_rgb: tuple[int, int, int] | None = None
     background_unevenness: float = 0.025
     optics: bool = True
+    blur_um: float = 0.0
     defocus_um: float = 0.1
     vignetting: float = 0.08
     noise_sd: float = 2.0
@@ -313,6 +319,7 @@ class RenderConfig:
                 "expected three values in 0..255 (or null for the profile's)",
             )
         _check(0 <= self.background_unevenness <= 1, f"{key}.background_unevenness", "0..1")
+        _check(0 <= self.blur_um <= 5, f"{key}.blur_um", "must be in 0..5")
         _check(0 <= self.defocus_um <= 5, f"{key}.defocus_um", "must be in 0..5")
         _check(0 <= self.vignetting < 1, f"{key}.vignetting", "must be in [0, 1)")
         _check(0 <= self.noise_sd <= 64, f"{key}.noise_sd", "must be in 0..64")
@@ -558,6 +565,32 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> GenerationC
     return cfg.replace(**changes) if changes else cfg
 
 
+def parse_settings(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (values in YAML) -> dotted-key overrides for :func:`load_config`.
+
+    Raises
+    ------
+    ConfigError
+        On an item without ``=`` or with a value that is not valid YAML.
+
+    Examples
+    --------
+    >>> parse_settings(["render.blur_um=0.1", "output.formats=[coco, yolo]"])
+    {'render.blur_um': 0.1, 'output.formats': ['coco', 'yolo']}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{item!r}: expected KEY=VALUE, e.g. render.blur_um=0.1")
+        try:
+            out[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"{key}: value {text!r} is not valid YAML") from None
+    return out
+
+
 def dump_config(cfg: GenerationConfig) -> str:
     """The config as YAML text (every key, defaults included)."""
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
@@ -577,4 +610,5 @@ __all__ = [
     "SubtypeConfig",
     "dump_config",
     "load_config",
+    "parse_settings",
 ]

@@ -15,7 +15,7 @@ The dict holds::
      "source_stain": {...},     the profile the pool's sprites are in
      "harmonise": bool,         re-stain sprites from source_stain to stain
      "unevenness": float,       optical-density amplitude of the plasma background
-     "optics": {"defocus_um": float, "vignetting": float,
+     "optics": {"blur_um": float, "defocus_um": float, "vignetting": float,
                 "vignette_centre": [x, y], "noise_sd": float}}
 """
 
@@ -67,6 +67,7 @@ def draw_appearance(cfg: GenerationConfig, rng: np.random.Generator) -> dict[str
         "harmonise": bool(rc.harmonise),
         "unevenness": round(unevenness, 5),
         "optics": {
+            "blur_um": rc.blur_um if on else 0.0,
             "defocus_um": round(defocus, 5) if on else 0.0,
             "vignetting": round(vignetting, 5) if on else 0.0,
             "vignette_centre": centre,
@@ -85,6 +86,7 @@ def default_appearance(cfg: RenderConfig) -> dict[str, Any]:
         "harmonise": bool(cfg.harmonise),
         "unevenness": cfg.background_unevenness,
         "optics": {
+            "blur_um": cfg.blur_um if on else 0.0,
             "defocus_um": cfg.defocus_um if on else 0.0,
             "vignetting": cfg.vignetting if on else 0.0,
             "vignette_centre": [0.5, 0.5],

@@ -13,7 +13,7 @@ harmonise
     Re-stain a premultiplied sprite from the pool's stain to the smear's (the same map for
     every cell, so cells of one pool look like one slide).
 apply_optics
-    Spatially varying slight defocus, illumination fall-off and sensor noise.
+    Field-wide blur, spatially varying slight defocus, illumination fall-off and sensor noise.
 """
 
 from __future__ import annotations
@@ -123,13 +123,14 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
 def apply_optics(
     img: np.ndarray, optics: dict[str, Any], um_per_px: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Defocus varying over the field, illumination fall-off and sensor noise, in that order.
+    """Blur, defocus varying over the field, illumination fall-off and sensor noise, in order.
 
     Parameters
     ----------
     img : ndarray of shape (H, W, 3), uint8
     optics : dict
-        ``defocus_um`` (largest extra blur sigma, um), ``vignetting`` (relative brightness
+        ``blur_um`` (blur sigma of the whole field, um; absent = 0), ``defocus_um`` (largest
+        extra blur sigma, um), ``vignetting`` (relative brightness
         lost at the far corner), ``vignette_centre`` ([x, y] as fractions of the field),
         ``noise_sd`` (grey levels at full brightness; shot-noise-like, scales with the square
         root of the local brightness). Zero switches an effect off.
@@ -145,6 +146,9 @@ def apply_optics(
     focus_grid = _low_grid(w, h, DEFOCUS_SCALE_UM / um_per_px, rng)
     noise = rng.standard_normal((h, w), dtype=np.float32)
     out = img
+    base = float(optics.get("blur_um", 0.0)) / um_per_px
+    if base > 0.2:
+        out = cv2.GaussianBlur(out, (0, 0), base)
     sigma = float(optics.get("defocus_um", 0.0)) / um_per_px
     if sigma > 0.2:
         focus = cv2.resize(focus_grid, (w, h), interpolation=cv2.INTER_LINEAR)
