@@ -176,7 +176,7 @@ def test_over_is_what_feather_and_alpha_use():
 
 
 def test_stain_transfer_gain_is_bounded_and_near_identity_stays_near():
-    """The regularised map damps what the exact one amplifies (pbc -> bccd gain 3.4)."""
+    """The regularised map damps what the exact one amplifies (pbc -> bccd gain 3.3)."""
     pbc, bccd = get_profile("pbc"), get_profile("bccd")
     p, d, r = stain_transfer(pbc, bccd)
     gain = np.linalg.svd(p @ d + r, compute_uv=False).max()

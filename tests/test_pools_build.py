@@ -304,6 +304,35 @@ def test_misshapen_red_cell_masks_are_rejected_platelets_only_when_merged():
     assert check_candidate(rgb, seg, nucleated=False, blur_threshold=0.0) is None
 
 
+def test_red_cells_with_stained_spots_are_rejected():
+    """A platelet or granules on a red cell would be unlabelled platelet-like dots in smears."""
+    from hemosynth.pools.quality import MAX_SPOT_SHARE, check_candidate, stained_spots
+    from hemosynth.pools.segment import Segmentation
+
+    rng = np.random.default_rng(1)
+    rgb = np.full((80, 80, 3), 235, np.uint8)
+    disc = np.zeros((80, 80), np.uint8)
+    cv2.circle(disc, (40, 40), 25, 1, -1)
+    rgb[disc > 0] = (200, 120, 130)
+    rgb = np.clip(rgb.astype(int) + rng.integers(-3, 4, rgb.shape), 0, 255).astype(np.uint8)
+    seg = Segmentation(disc > 0, (disc * 255).astype(np.uint8), np.zeros_like(disc, bool), 0)
+    assert stained_spots(rgb, disc > 0) == 0  # noise and the cell's own shading are no spots
+    assert check_candidate(rgb, seg, nucleated=False, blur_threshold=0.0, regular=True) is None
+    spotted = rgb.copy()
+    for x, y in ((30, 35), (48, 44)):  # two small violet dots (about 3 px across)
+        cv2.circle(spotted, (x, y), 2, (90, 50, 150), -1)
+    n = stained_spots(spotted, disc > 0)
+    assert 20 <= n <= 30 and n > MAX_SPOT_SHARE * seg.area
+    assert check_candidate(spotted, seg, nucleated=False, blur_threshold=0.0,
+                           regular=True) == "inclusions"
+    # platelets are the stained spot themselves: the filter is for red cells only
+    assert check_candidate(spotted, seg, nucleated=False, blur_threshold=0.0) is None
+    # a violet dot outside the cell or on its soft rim does not count
+    rim = rgb.copy()
+    cv2.circle(rim, (40, 14), 2, (90, 50, 150), -1)
+    assert stained_spots(rim, disc > 0) == 0
+
+
 def _result(cls, source, diameter_um, k):
     from hemosynth.pools.build import _Result
 
