@@ -9,6 +9,7 @@ from hemosynth.smear.placement import (
     BlocksPlacer,
     LSHPlacer,
     audit,
+    cover_violations,
     iou,
     iou_matrix,
     make_placer,
@@ -53,6 +54,51 @@ def test_grid_decides_exactly_like_brute_force(sizes, threshold, seed):
     b, bp = _fill("brute", sizes, threshold, seed)
     assert gp == bp
     assert g.stats.checks <= b.stats.checks
+
+
+#: (w, h, inside, cover): cells with and without a cover limit
+covered_lists = st.lists(
+    st.tuples(st.integers(1, 90), st.integers(1, 90), st.booleans(),
+              st.sampled_from([1.0, 1.0, 0.5, 0.2])),
+    min_size=1, max_size=120,
+)
+
+
+def _fill_covered(strategy, cells, threshold, seed):
+    pc = PlacementConfig(strategy=strategy, max_attempts=30)
+    placer = make_placer(400, 300, threshold, pc, np.random.default_rng(seed), typical_size=30)
+    placed = [placer.place(w, h, inside, cover=c) for w, h, inside, c in cells]
+    return placer, placed
+
+
+@given(covered_lists, st.floats(0.05, 0.5), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_cover_limits_are_never_broken_and_grid_equals_brute(cells, threshold, seed):
+    g, gp = _fill_covered("grid", cells, threshold, seed)
+    _, bp = _fill_covered("brute", cells, threshold, seed)
+    assert gp == bp
+    boxes = np.array(g.boxes).reshape(-1, 4)
+    assert audit(boxes, threshold, np.array(g.covers)) == 0
+
+
+def test_a_small_box_inside_a_big_one_passes_iou_but_not_its_cover():
+    big, small = (0, 0, 100, 100), (40, 40, 70, 70)  # IoU 0.09: under T = 0.1
+    assert iou(big, small) < 0.1
+    assert cover_violations(np.array([small]), np.array([big]), 0.5, np.array([1.0])).all()
+    assert not cover_violations(np.array([small]), np.array([big]), 1.0, np.array([1.0])).any()
+    # the limit binds the later, bigger cell too
+    assert cover_violations(np.array([big]), np.array([small]), 1.0, np.array([0.5])).all()
+    for strategy in ("grid", "brute", "lsh"):
+        pc = PlacementConfig(strategy=strategy, max_attempts=200, lsh_warmup=0)
+        placer = make_placer(100, 100, 0.1, pc, np.random.default_rng(0), typical_size=30)
+        assert placer.place(30, 30, True, cover=0.5) is not None
+        # a 100 x 100 box on a 100 x 100 field must cover the small one wholly
+        assert placer.place(100, 100, True) is None, strategy
+        assert placer.place(100, 100, True, cover=1.0) is None
+    free = make_placer(100, 100, 0.1, PlacementConfig(strategy="grid"),
+                       np.random.default_rng(0), typical_size=30)
+    free.place(30, 30, True)
+    assert free.place(100, 100, True) is not None  # IoU 0.09 alone lets it through
 
 
 def test_grid_checks_far_fewer_pairs_than_brute_force():

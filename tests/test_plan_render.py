@@ -116,3 +116,26 @@ def test_grid_plans_respect_their_threshold():
     for i in range(5):
         plan = plan_smear(cfg, POOL, i)
         assert audit(plan.boxes, plan.threshold) == 0
+
+
+def test_max_cover_keeps_platelets_off_other_cells():
+    from hemosynth.smear.placement import cover_violations
+
+    def on_others(cfg):
+        share, n = 0, 0
+        for i in range(4):
+            plan = plan_smear(cfg.replace(**{"counts.platelet": {"mean": 12.0, "sd": 0.0}}),
+                              POOL, i)
+            boxes = np.asarray(plan.boxes, float)
+            for k, c in enumerate(plan.classes):
+                if c in ("Platelet", "Giant platelet", "Activated platelet"):
+                    others = np.delete(boxes, k, axis=0)
+                    n += 1
+                    share += bool(cover_violations(boxes[k:k + 1], others, 0.3,
+                                                   np.ones(len(others))).any())
+        return share / n
+
+    free = on_others(small_config())
+    limited = on_others(small_config(**{"placement.max_cover": {"Platelet": 0.3}}))
+    assert free > 0.2  # a dense field: IoU alone lets many platelets sit on red cells
+    assert limited == 0

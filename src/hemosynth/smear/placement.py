@@ -25,6 +25,12 @@ Registry (:data:`STRATEGIES`):
     exact reference: checks every earlier box.
 
 Boxes are ``(x0, y0, x1, y1)`` in pixel edges; paste points are integer top-left corners.
+
+Cover limits (``placement.max_cover``): IoU cannot see a small box lying inside a big one (a
+platelet on a red cell has IoU about 0.1 with it), so a cell may also carry a *cover* limit:
+no one neighbour's box may cover more than that share of its own box, whichever of the two is
+placed first. The checking strategies apply it exactly like T (``grid`` and ``brute`` never
+break it, ``lsh`` checks only the neighbours it finds); the naive ones ignore it.
 """
 
 from __future__ import annotations
@@ -58,6 +64,35 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     union = area_a + area_b - inter
     return np.where(inter > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def cover_violations(
+    cands: np.ndarray, others: np.ndarray, cover_c: np.ndarray | float, cover_o: np.ndarray
+) -> np.ndarray:
+    """Where a pair breaks a cover limit, boolean array of shape ``(len(cands), M)``.
+
+    Parameters
+    ----------
+    cands : ndarray of shape (N, 4)
+        Proposals (xyxy), each with the cover limit ``cover_c`` (scalar or shape (N,)).
+    others : ndarray of shape (N, M, 4) or (M, 4)
+        Their neighbours, with limits ``cover_o`` of shape (N, M) or (M,).
+
+    A pair breaks a limit when the intersection exceeds ``cover_c`` times the proposal's area
+    or ``cover_o`` times the neighbour's.
+    """
+    c = np.asarray(cands, float)[:, None, :]
+    o = np.asarray(others, float)
+    if o.ndim == 2:
+        o = o[None, :, :]
+    iw = np.minimum(c[..., 2], o[..., 2]) - np.maximum(c[..., 0], o[..., 0])
+    ih = np.minimum(c[..., 3], o[..., 3]) - np.maximum(c[..., 1], o[..., 1])
+    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+    area_c = (c[..., 2] - c[..., 0]) * (c[..., 3] - c[..., 1])
+    area_o = (o[..., 2] - o[..., 0]) * (o[..., 3] - o[..., 1])
+    cc = np.asarray(cover_c, float)
+    cc = cc[:, None] if cc.ndim == 1 else cc
+    return (inter > cc * area_c) | (inter > np.asarray(cover_o, float) * area_o)
 
 
 @dataclass
@@ -106,6 +141,8 @@ class Placer:
         self.cfg = cfg
         self.rng = rng
         self.boxes: list[tuple[float, float, float, float]] = []
+        self.covers: list[float] = []  # each accepted box's cover limit (1 = none)
+        self.cover = 1.0  # the cell being placed
         self.stats = PlacementStats()
 
     #: proposals in the first batch (one vectorised draw and check per batch; each next batch
@@ -139,7 +176,7 @@ class Placer:
         return -1
 
     # -- the loop ------------------------------------------------------------------------------
-    def place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
+    def place(self, w: int, h: int, inside: bool, cover: float = 1.0) -> tuple[int, int] | None:
         """Find a top-left corner for a ``w`` x ``h`` box, or None after ``max_attempts``.
 
         Parameters
@@ -148,8 +185,12 @@ class Placer:
             Box size in pixels.
         inside : bool
             Keep the whole box inside the field; otherwise only its centre must be inside.
+        cover : float
+            Largest share of this box that one neighbour's box may cover (1 = no limit); it
+            binds the cells placed later too.
         """
         t0 = time.perf_counter()
+        self.cover = float(cover)
         try:
             return self._place(w, h, inside)
         finally:
@@ -179,6 +220,7 @@ class Placer:
             if j >= 0:
                 box = (float(x0[j]), float(y0[j]), float(x0[j] + w), float(y0[j] + h))
                 self.boxes.append(box)
+                self.covers.append(self.cover)
                 self.register(len(self.boxes) - 1, box)
                 return int(x0[j]), int(y0[j])
         return None
@@ -190,6 +232,12 @@ class Placer:
         self.stats.checks += len(cands)
         for j in cands:
             if iou(box, boxes[j]) > t:
+                return False
+        limited = [j for j in cands if self.covers[j] < 1.0] if self.cover >= 1.0 else cands
+        if limited:
+            others = np.asarray([boxes[j] for j in limited])
+            lims = np.asarray([self.covers[j] for j in limited])
+            if cover_violations(np.asarray([box]), others, self.cover, lims).any():
                 return False
         return True
 
@@ -223,7 +271,9 @@ class BrutePlacer(Placer):
         if n == 0:
             self.stats.attempts += 1
             return 0
-        ok = (iou_matrix(cands, np.asarray(self.boxes)) <= self.threshold).all(axis=1)
+        boxes = np.asarray(self.boxes)
+        ok = (iou_matrix(cands, boxes) <= self.threshold).all(axis=1)
+        ok &= ~cover_violations(cands, boxes, self.cover, np.asarray(self.covers)).any(axis=1)
         hit = np.flatnonzero(ok)
         used = int(hit[0]) + 1 if hit.size else len(cands)
         self.stats.attempts += used
@@ -251,6 +301,7 @@ class GridPlacer(Placer):
         self.table = np.full((self.rows, self.cols, self.cap), -1, np.int32)
         self.fill = np.zeros((self.rows, self.cols), np.int32)
         self.arr = np.zeros((64, 4))
+        self.cov = np.ones(64)
 
     def _span(self, x0, y0, x1, y1):
         """Grid index ranges (inclusive) covered by the interior of boxes (arrays or floats)."""
@@ -275,7 +326,9 @@ class GridPlacer(Placer):
     def register(self, i, box):
         if i >= len(self.arr):
             self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
+            self.cov = np.concatenate([self.cov, np.ones_like(self.cov)])
         self.arr[i] = box
+        self.cov[i] = self.covers[i]
         c0, r0, c1, r1 = (int(v) for v in self._span(*box))
         c0, r0 = max(c0, 0), max(r0, 0)
         c1, r1 = min(c1, self.cols - 1), min(r1, self.rows - 1)
@@ -320,6 +373,9 @@ class GridPlacer(Placer):
         union = area_c + area_o - inter
         ratio = np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
         over = present & (ratio > self.threshold)
+        lims = self.cov[np.maximum(ids, 0)]
+        if self.cover < 1.0 or (present & (lims < 1.0)).any():
+            over |= present & ((inter > self.cover * area_c) | (inter > lims * area_o))
         ok = ~over.any(axis=1)
         hit = np.flatnonzero(ok)
         used = int(hit[0]) + 1 if hit.size else k
@@ -410,19 +466,25 @@ def make_placer(
     return cls(width, height, threshold, cfg, rng)
 
 
-def audit(boxes: np.ndarray, threshold: float) -> int:
-    """Brute-force count of box pairs whose IoU exceeds ``threshold``.
+def audit(boxes: np.ndarray, threshold: float, covers: np.ndarray | None = None) -> int:
+    """Brute-force count of box pairs whose IoU exceeds ``threshold`` or that break a cover
+    limit.
 
     Parameters
     ----------
     boxes : ndarray of shape (N, 4)
+    covers : ndarray of shape (N,), optional
+        Each box's cover limit (see :func:`cover_violations`); None = no limits.
     """
     boxes = np.asarray(boxes, float)
     n = len(boxes)
     bad = 0
     for s in range(0, n, 512):
-        m = iou_matrix(boxes[s : s + 512], boxes)
+        m = iou_matrix(boxes[s : s + 512], boxes) > threshold
+        if covers is not None:
+            cov = np.asarray(covers, float)
+            m |= cover_violations(boxes[s : s + 512], boxes, cov[s : s + 512], cov)
         rows = np.arange(s, min(n, s + 512))[:, None]
         cols = np.arange(n)[None, :]
-        bad += int(((m > threshold) & (cols > rows)).sum())
+        bad += int((m & (cols > rows)).sum())
     return bad

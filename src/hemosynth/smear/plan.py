@@ -163,7 +163,8 @@ def plan_smear(
         scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * jitter
         sprite = transform_premultiplied(sources.get(sid), angle, flip, scale)
         h, w = sprite.shape[:2]
-        pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside)
+        pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside,
+                           cover=pc.max_cover.get(MAIN_OF[cls], 1.0))
         if pos is None:
             dropped[cls] = dropped.get(cls, 0) + 1
             continue
