@@ -40,6 +40,54 @@ def test_anucleate_cells(kind, fn, min_iou):
     assert (seg.mask & truth).sum() >= 0.95 * truth.sum()
 
 
+def _synthetic_nucleus(seed=0):
+    from hemosynth.pools.segment import _prepare
+
+    rgb, truth = draw_crop(np.random.default_rng(seed), kind="wbc")
+    _, _, _, _, lab = _prepare(rgb, None)
+    nucleus = np.zeros(truth.shape, bool)
+    nucleus[68:93, 70:95] = True
+    return rgb, truth, lab, nucleus
+
+
+def test_pseudo_labels_put_the_ring_inside_and_the_background_outside():
+    from hemosynth.pools.segment import _pseudo_labels
+
+    _, truth, lab, nucleus = _synthetic_nucleus()
+    cell, plasma, other = _pseudo_labels(lab, nucleus, nucleus)
+    assert cell.any() and plasma.any() and other.any()
+    assert not (cell & (plasma | other)).any() and not (plasma & other).any()
+    assert not (cell & nucleus).any()
+    assert (cell & truth).sum() >= 0.9 * cell.sum()
+    assert ((plasma | other) & ~truth).sum() >= 0.95 * (plasma | other).sum()
+
+
+def test_cell_probability_is_bounded_and_zero_far_from_the_nucleus():
+    import cv2
+
+    from hemosynth.pools.segment import MAX_REACH, _cell_probability
+
+    _, truth, lab, nucleus = _synthetic_nucleus()
+    p = _cell_probability(lab, nucleus, nucleus)
+    assert p.shape == truth.shape and p.dtype == np.float32
+    assert (p >= 0).all() and (p <= 1).all()
+    r_nuc = np.sqrt(nucleus.sum() / np.pi)
+    dn = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3) / r_nuc
+    assert (p[dn >= MAX_REACH] == 0).all()
+    assert p[truth & ~nucleus].mean() > 0.5 > p[~truth].mean()
+
+
+def test_segment_cell_is_deterministic():
+    """The per-crop classifier and GrabCut give the same mask every time, whatever ran before."""
+    import cv2
+
+    rgb, _ = draw_crop(np.random.default_rng(3), kind="wbc", lobes=3)
+    first = segment_cell(rgb).mask
+    segment_cell(draw_crop(np.random.default_rng(4), kind="wbc")[0])
+    cv2.setRNGSeed(123)
+    assert (segment_cell(rgb).mask == first).all()
+
+
 def test_uniform_crop_gives_an_empty_mask():
     rgb = np.full((64, 64, 3), 230, np.uint8)
     assert segment_cell(rgb).area == 0
@@ -88,10 +136,11 @@ def test_wbc_masks_score_above_targets(shared_data):
         items = list(itertools.islice(segeval.iter_wbc_masks(root / ds), 0, None, step))
         scores = [score_masks(segment_cell(rgb).mask, t) for _, _, rgb, t in items]
         means[ds] = float(np.mean([s[0] for s in scores]))
+    # regression guards only (nothing in the segmenter is fitted on wbc-masks): the whole
+    # datasets score about 0.92 (Dataset 1) and 0.89 (Dataset 2); the issue's target for
+    # Dataset 2 is 0.90
     assert means["Dataset 1"] >= 0.85, means
-    # the issue's target for Dataset 2 is 0.90; the segmenter reaches about 0.82 on all 100
-    # images and 0.79 on this subset: this guards against regressions, not the target
-    assert means["Dataset 2"] >= 0.75, means
+    assert means["Dataset 2"] >= 0.80, means
 
 
 def test_evaluate_and_summarize_api(tmp_path):

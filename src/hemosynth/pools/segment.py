@@ -6,10 +6,17 @@ Two segmenters, both pure functions of an RGB crop and the point the cell is cen
     For nucleated cells (white cells, nucleated red cells). The nucleus is found by its stain
     (dark and blue: the top class of a three-level Otsu split of a nucleus score built from
     Lab ``L`` and ``b``, which keeps red cells out of it); the lobes near the centre are joined
-    into one seed. GrabCut then grows the cell from that seed: probable cell within
-    :data:`PR_FG` nucleus radii of the nucleus, sure background beyond :data:`SURE_BG` and on
-    other cells' nuclei. A morphological opening cuts thin bridges to touching red cells, and
-    only the component holding the nucleus is kept.
+    into one seed. A small per-pixel classifier (a 5-8-1 perceptron on the colour relative to
+    the plasma and local texture) is fitted on each crop alone, to pseudo-labels from the
+    geometry (a thin ring just outside the nucleus is cell; plasma away from the nucleus,
+    other nuclei, far pixels and the crop's border band are background); nothing is learned
+    across crops and no weights are stored. Its probability of "cell", less a prior falling
+    with the distance from the nucleus, copes with pale cytoplasm that is hardly darker than
+    the plasma and with red cells of the cytoplasm's lightness. GrabCut on that
+    probability (next to two colour channels) makes the mask, with other cells' nuclei as
+    sure background; a morphological opening cuts thin bridges to touching red cells, only
+    the component holding the nucleus is kept, and a last GrabCut on the colours moves the
+    edge to the colour edge within a narrow band.
 :func:`segment_blob`
     For cells without a nucleus (red cells, platelets), cut from boxes or crop backgrounds:
     the cell is what differs from the plasma colour (Otsu on the colour distance), split from
@@ -204,7 +211,7 @@ def segment_cell(
     feather : float
         Width of the alpha ramp in pixels.
     iterations : int
-        GrabCut iterations.
+        GrabCut iterations (of each of the two GrabCut passes).
 
     Returns
     -------
@@ -257,12 +264,168 @@ def _count_nuclei(stained_in_mask: np.ndarray, nucleus: np.ndarray) -> int:
     return 1 + int(big)
 
 
-#: GrabCut seeds, in nucleus radii from the nucleus edge: probable cell within ``PR_FG``,
-#: sure background beyond ``SURE_BG``
-PR_FG = 0.72
-SURE_BG = 3.2
-#: GrabCut runs on images downscaled to at most this many pixels a side (speed)
-GC_SIDE = 400
+#: the cell is looked for within this many nucleus radii of the nucleus; beyond it every
+#: pixel is background
+MAX_REACH = 4.0
+#: half-width of the band, in nucleus radii, in which the final GrabCut moves the mask's edge
+EDGE_BAND = 0.2
+#: sure cytoplasm (the classifier's positive examples): the ring this far from the nucleus,
+#: in nucleus radii or pixels, whichever is larger; inner and outer edge
+RING = ((0.06, 3.0), (0.2, 8.0))
+#: sure background (negative examples): plasma beyond ``NEG_PLASMA`` nucleus radii, anything
+#: beyond ``NEG_FAR`` radii, and the crop's border band (this fraction of its shorter side)
+#: beyond ``NEG_BORDER_MIN`` radii
+NEG_PLASMA = 1.5
+NEG_FAR = 2.0
+NEG_BORDER = 0.08
+NEG_BORDER_MIN = 0.5
+#: a pixel is plasma if its Lab distance to the plasma colour is under this multiple of the
+#: median distance over the crop's brightest fifth
+PLASMA_SPREAD = 2.0
+#: examples per class (the negatives half plasma, half the rest), hidden units, iterations
+N_EXAMPLES = 1000
+HIDDEN = 8
+FIT_STEPS = 200
+#: window (Gaussian sigma, px) of the texture features; wider windows make the cell's edge
+#: texture bleed outwards into a halo of "cell" pixels over the plasma
+TEXTURE_SIGMA = 2.0
+#: outside the ring, the cell's log-odds fall by ``PRIOR_SLOPE`` per nucleus radius beyond
+#: ``PRIOR_START`` radii from the nucleus
+PRIOR_START = 1.0
+PRIOR_SLOPE = 3.0
+
+
+def _masked_std(x: np.ndarray, keep: np.ndarray, sigma: float) -> np.ndarray:
+    """Local standard deviation of ``x`` over the pixels where ``keep`` is 1 (Gaussian window)."""
+    wsum = np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-3)
+    m = cv2.GaussianBlur(x * keep, (0, 0), sigma) / wsum
+    m2 = cv2.GaussianBlur(x * x * keep, (0, 0), sigma) / wsum
+    return np.sqrt(np.maximum(m2 - m * m, 0.0))
+
+
+def _pixel_features(lab: np.ndarray, stained: np.ndarray) -> np.ndarray:
+    """Per-pixel colour and texture: Lab relative to the plasma, local std of ``L`` and ``b``.
+
+    The local std leaves out the stained pixels (and 2 px around them), so that the ring
+    next to the nucleus does not take the nucleus's edge for a texture of the cytoplasm.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 5), float32
+    """
+    d = (lab - _plasma_lab(lab)) / np.array([50.0, 10.0, 10.0], np.float32)
+    keep = (cv2.dilate(stained.astype(np.uint8), _disk(2)) == 0).astype(np.float32)
+    std_l = _masked_std(np.ascontiguousarray(lab[..., 0]), keep, TEXTURE_SIGMA) / 10
+    std_b = _masked_std(np.ascontiguousarray(lab[..., 2]), keep, TEXTURE_SIGMA) / 5
+    return np.concatenate([d, std_l[..., None], std_b[..., None]], -1).astype(np.float32)
+
+
+def _pseudo_labels(
+    lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels of the crop that are surely cell or surely background, from geometry and colour.
+
+    Sure cell: a ring just outside the nucleus (not plasma-coloured, not stained). Sure
+    background: plasma-coloured pixels away from the nucleus, other stained bodies, pixels far
+    from the nucleus, and the crop's border band (the crop is framed around the cell).
+
+    Returns
+    -------
+    cell, plasma, other : ndarray of shape (H, W), bool
+        Sure cell; sure background that is plasma-coloured; the rest of the sure background.
+    """
+    h, w = nucleus.shape
+    r_nuc = max(np.sqrt(float(nucleus.sum()) / np.pi), 3.0)
+    d_px = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3)
+    dn = d_px / r_nuc
+    dist = np.sqrt(((lab - _plasma_lab(lab)) ** 2).sum(-1))
+    L = lab[..., 0]
+    plasma = dist < PLASMA_SPREAD * np.median(dist[L >= np.percentile(L, 80)])
+    (f0, p0), (f1, p1) = RING
+    ring = (d_px >= max(p0, f0 * r_nuc)) & (d_px <= max(p1, f1 * r_nuc)) & ~stained
+    others = stained & (d_px > 1.2 * r_nuc)
+    yy, xx = np.mgrid[0:h, 0:w]
+    edge = np.minimum(np.minimum(yy, h - 1 - yy), np.minimum(xx, w - 1 - xx))
+    far = (dn > NEG_FAR) | ((edge < NEG_BORDER * min(h, w)) & (dn > NEG_BORDER_MIN))
+    background = ((plasma & (dn > NEG_PLASMA)) | others | far) & ~ring
+    return ring & ~plasma, background & plasma, background & ~plasma
+
+
+def _spread(mask: np.ndarray, n: int) -> np.ndarray:
+    """Flat indices of at most ``n`` pixels of ``mask``, evenly spaced in raster order."""
+    idx = np.flatnonzero(mask.ravel())
+    return idx[np.linspace(0, len(idx) - 1, min(len(idx), n)).astype(int)]
+
+
+def _fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, steps: int, lr: float = 0.05):
+    """A one-hidden-layer tanh perceptron fitted by class-balanced logistic loss (Adam).
+
+    Deterministic: fixed initial weights (seeded), full-batch steps.
+
+    Returns
+    -------
+    list of ndarray
+        ``W1`` (d, hidden), ``b1`` (hidden,), ``W2`` (hidden,), ``b2`` (scalar array).
+    """
+    rng = np.random.default_rng(0)
+    n, d = x.shape
+    params = [
+        rng.normal(0, 1 / np.sqrt(d), (d, hidden)).astype(np.float32),
+        np.zeros(hidden, np.float32),
+        rng.normal(0, 1 / np.sqrt(hidden), hidden).astype(np.float32),
+        np.zeros((), np.float32),
+    ]
+    pos = y.mean()
+    weight = (np.where(y > 0, 0.5 / pos, 0.5 / (1 - pos)) / n).astype(np.float32)
+    moments = [(np.zeros_like(q), np.zeros_like(q)) for q in params]
+    for t in range(1, steps + 1):
+        w1, b1, w2, b2 = params
+        hid = np.tanh(x @ w1 + b1)
+        p = 1 / (1 + np.exp(-np.clip(hid @ w2 + b2, -30, 30)))
+        gz = weight * (p - y)
+        gh = np.outer(gz, w2) * (1 - hid**2)
+        grads = [x.T @ gh + 1e-3 * w1, gh.sum(0), hid.T @ gz + 1e-3 * w2, gz.sum()]
+        for i, g in enumerate(grads):
+            params[i], moments[i] = _adam_step(params[i], g, moments[i], t, lr)
+    return params
+
+
+def _adam_step(param, grad, moments, t, lr, beta1=0.9, beta2=0.999):
+    """One Adam update of ``param``; returns it and the new (first, second) moments."""
+    m = beta1 * moments[0] + (1 - beta1) * grad
+    v = beta2 * moments[1] + (1 - beta2) * grad * grad
+    step = (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + 1e-8)
+    return (param - lr * step).astype(np.float32), (m, v)
+
+
+def _cell_probability(lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray) -> np.ndarray:
+    """Probability that each pixel belongs to the cell, from a classifier fitted on this crop.
+
+    A small perceptron on :func:`_pixel_features` is fitted to the crop's own
+    :func:`_pseudo_labels` (nothing is learned across crops); its log-odds, less a prior that
+    falls with the distance from the nucleus, give the probability. Zero beyond
+    :data:`MAX_REACH` nucleus radii.
+    """
+    r_nuc = max(np.sqrt(float(nucleus.sum()) / np.pi), 3.0)
+    dn = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3) / r_nuc
+    cell, plasma, other = _pseudo_labels(lab, nucleus, stained)
+    if cell.sum() < 20 or (plasma | other).sum() < 20:
+        # too little to learn from: let GrabCut decide on the colours near the nucleus
+        p = np.where(dn < 0.5, 0.6, 0.3).astype(np.float32)
+    else:
+        feats = _pixel_features(lab, stained).reshape(-1, 5)
+        half = N_EXAMPLES // 2
+        idx = np.concatenate([_spread(cell, N_EXAMPLES), _spread(plasma, half),
+                              _spread(other, half)])
+        x = feats[idx]
+        y = (np.arange(len(idx)) < min(int(cell.sum()), N_EXAMPLES)).astype(np.float32)
+        mu, sd = x.mean(0), x.std(0) + 1e-3
+        w1, b1, w2, b2 = _fit_mlp((x - mu) / sd, y, HIDDEN, FIT_STEPS)
+        z = np.tanh(((feats - mu) / sd) @ w1 + b1) @ w2 + b2
+        z = z.reshape(dn.shape) - PRIOR_SLOPE * np.maximum(dn - PRIOR_START, 0)
+        p = (1 / (1 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+    p[dn >= MAX_REACH] = 0.0
+    return p
 
 
 def _grow_cell(
@@ -272,45 +435,43 @@ def _grow_cell(
     stained: np.ndarray,
     iterations: int,
 ) -> np.ndarray:
-    """GrabCut from the nucleus, then cut thin bridges and keep the nucleus's component."""
-    h, w = nucleus.shape
-    scale = min(1.0, GC_SIDE / max(h, w))
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        nuc_s = cv2.resize(nucleus.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        st_s = cv2.resize(stained.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        if not nuc_s.any():
-            nuc_s = nucleus
-            small, st_s, scale = rgb, stained, 1.0
-    else:
-        small, nuc_s, st_s = rgb, nucleus, stained
-    fg = _grabcut(small, nuc_s, st_s, iterations)
-    if scale < 1.0:
-        fg = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+    """Cell probability, GrabCut on it, cleanup, then an edge refinement on the colours."""
+    p = _cell_probability(lab, nucleus, stained)
     r_nuc = np.sqrt(float(nucleus.sum()) / np.pi)
+    gc = np.full(p.shape, cv2.GC_PR_BGD, np.uint8)
+    gc[p > 0.5] = cv2.GC_PR_FGD
+    gc[p < 0.05] = cv2.GC_BGD
+    d_px = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3)
+    gc[stained & (d_px > max(1.2 * r_nuc, 6.0))] = cv2.GC_BGD
+    pc = np.clip(p * 255, 0, 255).astype(np.uint8)
+    # GrabCut sees the probability next to two colour channels (its GMMs and edge weights)
+    fg = _grabcut(np.dstack([pc, rgb[..., 1], rgb[..., 2]]), gc, nucleus, iterations)
     fg = _fill_holes(fg)
     fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, _disk(max(2.0, 0.15 * r_nuc))) > 0
-    fg |= nucleus
-    cell = _component_at(fg, _centroid(nucleus))
-    return _fill_holes(cell | nucleus) if cell.any() else nucleus.copy()
+    cell = _component_at(fg | nucleus, _centroid(nucleus))
+    cell = _fill_holes(cell | nucleus) if cell.any() else nucleus.copy()
+    return _refine_edge(rgb, cell, nucleus, max(2.0, EDGE_BAND * r_nuc), iterations)
 
 
-def _grabcut(
-    rgb: np.ndarray, nucleus: np.ndarray, stained: np.ndarray, iterations: int
+def _refine_edge(
+    rgb: np.ndarray, cell: np.ndarray, nucleus: np.ndarray, band: float, iterations: int
 ) -> np.ndarray:
-    h, w = nucleus.shape
-    r_nuc = np.sqrt(float(nucleus.sum()) / np.pi)
-    dn = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3)
-    r_far = max(1.2 * r_nuc, 6.0)
-    gc = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
-    gc[dn < r_far * PR_FG] = cv2.GC_PR_FGD
-    gc[dn > r_far * SURE_BG] = cv2.GC_BGD
-    others = stained & ~(cv2.dilate(nucleus.astype(np.uint8), _disk(r_far)) > 0)
-    gc[others] = cv2.GC_BGD
-    gc[cv2.erode(nucleus.astype(np.uint8), _disk(1)) > 0] = cv2.GC_FGD
-    if not (gc == cv2.GC_FGD).any():
-        gc[nucleus] = cv2.GC_FGD
+    """Move the mask's edge to the colour edge within ``band`` pixels (GrabCut on RGB)."""
+    c8 = cell.astype(np.uint8)
+    gc = np.full(cell.shape, cv2.GC_BGD, np.uint8)
+    gc[cv2.dilate(c8, _disk(band)) > 0] = cv2.GC_PR_BGD
+    gc[cell] = cv2.GC_PR_FGD
+    gc[(cv2.erode(c8, _disk(band)) > 0) | nucleus] = cv2.GC_FGD
+    fg = _grabcut(rgb, gc, nucleus, iterations)
+    fg = _component_at(fg | nucleus, _centroid(nucleus))
+    return _fill_holes(fg | nucleus)
+
+
+def _grabcut(img: np.ndarray, gc: np.ndarray, nucleus: np.ndarray, iterations: int) -> np.ndarray:
+    """GrabCut of a 3-channel uint8 image from a seed mask; the nucleus is sure cell."""
+    gc = gc.copy()
+    core = cv2.erode(nucleus.astype(np.uint8), _disk(1)) > 0
+    gc[core if core.any() else nucleus] = cv2.GC_FGD
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     # GrabCut seeds its GMMs with k-means on OpenCV's global RNG: fix it, so that a crop
@@ -318,7 +479,7 @@ def _grabcut(
     cv2.setRNGSeed(0x5EED)
     try:
         cv2.grabCut(
-            cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, max(1, iterations),
+            np.ascontiguousarray(img[..., ::-1]), gc, None, bgd, fgd, max(1, iterations),
             cv2.GC_INIT_WITH_MASK,
         )
     except cv2.error:
