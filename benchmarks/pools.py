@@ -4,7 +4,8 @@ segmentation table on wbc-masks.
 Usage::
 
     python benchmarks/pools.py [--data ../shared/data] [--out /tmp/pool-bench] [--workers 2]
-                               [--max-per-class N] [--skip-build] [--skip-seg]
+                               [--max-per-class N] [--size-range CLASS=MIN:MAX]
+                               [--skip-build] [--skip-seg]
 
 Prints the build report, wall time, peak memory (RSS of this process plus its workers), and
 a table of mean IoU / boundary F-score per wbc-masks dataset and class.
@@ -27,13 +28,15 @@ def _peak_mb() -> float:
     return (own + kids) / 1024  # ru_maxrss is in KiB on Linux
 
 
-def bench_build(data: Path, out: Path, workers: int, max_per_class: int | None) -> None:
-    from hemosynth.pools.build import Source, build_pool
+def bench_build(data: Path, out: Path, workers: int, max_per_class: int | None,
+                size_ranges: list[str]) -> None:
+    from hemosynth.pools.build import Source, build_pool, parse_size_ranges
 
     t0 = time.perf_counter()
     report = build_pool(
         [Source(data / "pbc", "crops"), Source(data / "pbc-fields", "annotated")],
         out, workers=workers, max_per_class=max_per_class, overwrite=True,
+        size_ranges=parse_size_ranges(size_ranges) if size_ranges else None,
     )
     dt = time.perf_counter() - t0
     print(report.to_text())
@@ -75,13 +78,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/hemosynth-pool-bench"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-per-class", type=int, default=None)
+    ap.add_argument("--size-range", action="append", default=None,
+                    help="as pools build --size-range (default: Platelet=1.5:4.5, the "
+                         "evaluation pool's)")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-seg", action="store_true")
     a = ap.parse_args(argv)
     if not a.data.is_dir():
         sys.exit(f"{a.data}: shared data not found")
     if not a.skip_build:
-        bench_build(a.data, a.out, a.workers, a.max_per_class)
+        bench_build(a.data, a.out, a.workers, a.max_per_class,
+                    a.size_range or ["Platelet=1.5:4.5"])
     if not a.skip_seg:
         bench_segmentation(a.data)
 
