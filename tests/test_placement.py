@@ -25,12 +25,10 @@ def test_iou_known_values():
 
 
 def _fill(strategy, sizes, threshold, seed, w=400, h=300, **cfg):
+    """Place ``(w, h, inside)`` or ``(w, h, inside, cover)`` cells in order."""
     pc = PlacementConfig(strategy=strategy, max_attempts=30, **cfg)
     placer = make_placer(w, h, threshold, pc, np.random.default_rng(seed), typical_size=30)
-    placed = []
-    for sw, sh, inside in sizes:
-        pos = placer.place(sw, sh, inside)
-        placed.append(pos)
+    placed = [placer.place(*cell) for cell in sizes]
     return placer, placed
 
 
@@ -64,18 +62,11 @@ covered_lists = st.lists(
 )
 
 
-def _fill_covered(strategy, cells, threshold, seed):
-    pc = PlacementConfig(strategy=strategy, max_attempts=30)
-    placer = make_placer(400, 300, threshold, pc, np.random.default_rng(seed), typical_size=30)
-    placed = [placer.place(w, h, inside, cover=c) for w, h, inside, c in cells]
-    return placer, placed
-
-
 @given(covered_lists, st.floats(0.05, 0.5), st.integers(0, 2**32 - 1))
 @settings(max_examples=60, deadline=None)
 def test_cover_limits_are_never_broken_and_grid_equals_brute(cells, threshold, seed):
-    g, gp = _fill_covered("grid", cells, threshold, seed)
-    _, bp = _fill_covered("brute", cells, threshold, seed)
+    g, gp = _fill("grid", cells, threshold, seed)
+    _, bp = _fill("brute", cells, threshold, seed)
     assert gp == bp
     boxes = np.array(g.boxes).reshape(-1, 4)
     assert audit(boxes, threshold, np.array(g.covers)) == 0
