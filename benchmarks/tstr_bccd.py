@@ -22,9 +22,9 @@ synthetic arm per placement strategy, same budget.
 
 Examples
 --------
-Full budget (about 47 min an arm on 2 cores)::
+Full budget (28-30 min of training an arm on 2 cores)::
 
-    python benchmarks/tstr_bccd.py --pool /work/pools/pbc --out runs/tstr
+    python benchmarks/tstr_bccd.py --pool pools/pbc-v3 --out runs/tstr
 
 A quick check of the whole path::
 
