@@ -51,10 +51,12 @@ def _synthetic_nucleus(seed=0):
 
 
 def test_pseudo_labels_put_the_ring_inside_and_the_background_outside():
-    from hemosynth.pools.segment import _pseudo_labels
+    from hemosynth.pools.segment import _nucleus_distance, _plasma_lab, _pseudo_labels
 
     _, truth, lab, nucleus = _synthetic_nucleus()
-    cell, plasma, other = _pseudo_labels(lab, nucleus, nucleus)
+    r_nuc = max(np.sqrt(nucleus.sum() / np.pi), 3.0)
+    cell, plasma, other = _pseudo_labels(lab, nucleus, _nucleus_distance(nucleus), r_nuc,
+                                         _plasma_lab(lab))
     assert cell.any() and plasma.any() and other.any()
     assert not (cell & (plasma | other)).any() and not (plasma & other).any()
     assert not (cell & nucleus).any()
@@ -65,10 +67,10 @@ def test_pseudo_labels_put_the_ring_inside_and_the_background_outside():
 def test_cell_probability_is_bounded_and_zero_far_from_the_nucleus():
     import cv2
 
-    from hemosynth.pools.segment import MAX_REACH, _cell_probability
+    from hemosynth.pools.segment import MAX_REACH, _cell_probability, _nucleus_distance
 
     _, truth, lab, nucleus = _synthetic_nucleus()
-    p = _cell_probability(lab, nucleus, nucleus)
+    p = _cell_probability(lab, nucleus, nucleus, _nucleus_distance(nucleus))
     assert p.shape == truth.shape and p.dtype == np.float32
     assert (p >= 0).all() and (p <= 1).all()
     r_nuc = np.sqrt(nucleus.sum() / np.pi)

@@ -295,6 +295,11 @@ PRIOR_START = 1.0
 PRIOR_SLOPE = 3.0
 
 
+def _nucleus_distance(nucleus: np.ndarray) -> np.ndarray:
+    """Each pixel's distance (px) to the nucleus, float32 (0 on it)."""
+    return cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3)
+
+
 def _masked_std(x: np.ndarray, keep: np.ndarray, sigma: float) -> np.ndarray:
     """Local standard deviation of ``x`` over the pixels where ``keep`` is 1 (Gaussian window)."""
     wsum = np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-3)
@@ -303,8 +308,9 @@ def _masked_std(x: np.ndarray, keep: np.ndarray, sigma: float) -> np.ndarray:
     return np.sqrt(np.maximum(m2 - m * m, 0.0))
 
 
-def _pixel_features(lab: np.ndarray, stained: np.ndarray) -> np.ndarray:
-    """Per-pixel colour and texture: Lab relative to the plasma, local std of ``L`` and ``b``.
+def _pixel_features(lab: np.ndarray, stained: np.ndarray, plasma: np.ndarray) -> np.ndarray:
+    """Per-pixel colour and texture: Lab relative to ``plasma`` (its Lab colour), local std of
+    ``L`` and ``b``.
 
     The local std leaves out the stained pixels (and 2 px around them), so that the ring
     next to the nucleus does not take the nucleus's edge for a texture of the cytoplasm.
@@ -313,7 +319,7 @@ def _pixel_features(lab: np.ndarray, stained: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (H, W, 5), float32
     """
-    d = (lab - _plasma_lab(lab)) / np.array([50.0, 10.0, 10.0], np.float32)
+    d = (lab - plasma) / np.array([50.0, 10.0, 10.0], np.float32)
     keep = (cv2.dilate(stained.astype(np.uint8), _disk(2)) == 0).astype(np.float32)
     std_l = _masked_std(np.ascontiguousarray(lab[..., 0]), keep, TEXTURE_SIGMA) / 10
     std_b = _masked_std(np.ascontiguousarray(lab[..., 2]), keep, TEXTURE_SIGMA) / 5
@@ -321,9 +327,12 @@ def _pixel_features(lab: np.ndarray, stained: np.ndarray) -> np.ndarray:
 
 
 def _pseudo_labels(
-    lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray
+    lab: np.ndarray, stained: np.ndarray, d_px: np.ndarray, r_nuc: float, plasma_lab: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels of the crop that are surely cell or surely background, from geometry and colour.
+
+    ``d_px`` is each pixel's distance to the nucleus (px), ``r_nuc`` the nucleus radius and
+    ``plasma_lab`` the plasma's Lab colour.
 
     Sure cell: a ring just outside the nucleus (not plasma-coloured, not stained). Sure
     background: plasma-coloured pixels away from the nucleus, other stained bodies, pixels far
@@ -334,11 +343,9 @@ def _pseudo_labels(
     cell, plasma, other : ndarray of shape (H, W), bool
         Sure cell; sure background that is plasma-coloured; the rest of the sure background.
     """
-    h, w = nucleus.shape
-    r_nuc = max(np.sqrt(float(nucleus.sum()) / np.pi), 3.0)
-    d_px = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3)
+    h, w = d_px.shape
     dn = d_px / r_nuc
-    dist = np.sqrt(((lab - _plasma_lab(lab)) ** 2).sum(-1))
+    dist = np.sqrt(((lab - plasma_lab) ** 2).sum(-1))
     L = lab[..., 0]
     plasma = dist < PLASMA_SPREAD * np.median(dist[L >= np.percentile(L, 80)])
     (f0, p0), (f1, p1) = RING
@@ -398,8 +405,12 @@ def _adam_step(param, grad, moments, t, lr, beta1=0.9, beta2=0.999):
     return (param - lr * step).astype(np.float32), (m, v)
 
 
-def _cell_probability(lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray) -> np.ndarray:
+def _cell_probability(
+    lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray, d_px: np.ndarray
+) -> np.ndarray:
     """Probability that each pixel belongs to the cell, from a classifier fitted on this crop.
+
+    ``d_px`` is each pixel's distance to the nucleus in pixels.
 
     A small perceptron on :func:`_pixel_features` is fitted to the crop's own
     :func:`_pseudo_labels` (nothing is learned across crops); its log-odds, less a prior that
@@ -407,13 +418,14 @@ def _cell_probability(lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray)
     :data:`MAX_REACH` nucleus radii.
     """
     r_nuc = max(np.sqrt(float(nucleus.sum()) / np.pi), 3.0)
-    dn = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3) / r_nuc
-    cell, plasma, other = _pseudo_labels(lab, nucleus, stained)
+    dn = d_px / r_nuc
+    plasma_lab = _plasma_lab(lab)
+    cell, plasma, other = _pseudo_labels(lab, stained, d_px, r_nuc, plasma_lab)
     if cell.sum() < 20 or (plasma | other).sum() < 20:
         # too little to learn from: let GrabCut decide on the colours near the nucleus
         p = np.where(dn < 0.5, 0.6, 0.3).astype(np.float32)
     else:
-        feats = _pixel_features(lab, stained).reshape(-1, 5)
+        feats = _pixel_features(lab, stained, plasma_lab).reshape(-1, 5)
         half = N_EXAMPLES // 2
         idx = np.concatenate([_spread(cell, N_EXAMPLES), _spread(plasma, half),
                               _spread(other, half)])
@@ -436,12 +448,12 @@ def _grow_cell(
     iterations: int,
 ) -> np.ndarray:
     """Cell probability, GrabCut on it, cleanup, then an edge refinement on the colours."""
-    p = _cell_probability(lab, nucleus, stained)
+    d_px = _nucleus_distance(nucleus)
+    p = _cell_probability(lab, nucleus, stained, d_px)
     r_nuc = np.sqrt(float(nucleus.sum()) / np.pi)
     gc = np.full(p.shape, cv2.GC_PR_BGD, np.uint8)
     gc[p > 0.5] = cv2.GC_PR_FGD
     gc[p < 0.05] = cv2.GC_BGD
-    d_px = cv2.distanceTransform((~nucleus).astype(np.uint8), cv2.DIST_L2, 3)
     gc[stained & (d_px > max(1.2 * r_nuc, 6.0))] = cv2.GC_BGD
     pc = np.clip(p * 255, 0, 255).astype(np.uint8)
     # GrabCut sees the probability next to two colour channels (its GMMs and edge weights)
