@@ -29,15 +29,16 @@ gain (2.3 for ``pbc`` to ``bccd``) at the cost of a few grey levels on the refer
 (at most 11), and leaves a map between a profile and a slight variation of it near identity.
 
 A profile's colours are what makes the *map* right, so a target lab's are best fitted, not
-picked: the ``bccd`` nucleus and blue were fitted (red cell and background kept as measured,
-every colour at most the background's, since a dye cannot brighten) so that PBC cells moved
-to ``bccd`` match BCCD *trainval* on the same statistics: the median colour of the darkest 15%
-of each white-cell box and of the darkest 30% of each platelet box, and of the central half of
-each red-cell box. Measured on synthetic BCCD-like smears from the PBC pool against BCCD
-trainval (white cells, platelets): before the fit (106, 78, 144) and (160, 142, 191), after it
-(118, 94, 165) and (159, 140, 182), BCCD (123, 96, 199) and (160, 155, 195). A linear
-optical-density map cannot reach BCCD's blue nuclei (they absorb no blue at all, PBC's do)
-without turning red cells lavender.
+picked. The ``bccd`` nucleus and blue were fitted (red cell and background kept as measured)
+so that PBC cells moved to ``bccd`` match BCCD *trainval* on the same statistics: the median
+colour of the darkest 15% of each white-cell box and of the darkest 30% of each platelet box,
+and of the central half of each red-cell box. Their blue channel was then set just under the
+background's: the fit wanted more, but a dye cannot brighten, and the per-smear variation
+clamps a colour to its background anyway. Measured on synthetic BCCD-like smears from the PBC
+pool against BCCD trainval (white cells, platelets): before the fit (106, 78, 144) and
+(160, 142, 191), after it (118, 94, 165) and (159, 140, 182), BCCD (123, 96, 199) and
+(160, 155, 195). A linear optical-density map cannot reach BCCD's blue nuclei (they absorb
+no blue at all, PBC's do) without turning red cells lavender.
 
 The procedural atlas is drawn in stain amounts and converted to RGB with the ``pbc`` profile.
 """
