@@ -105,32 +105,36 @@ def _inside(points: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
     return ((x >= b[:, 0]) & (x <= b[:, 2]) & (y >= b[:, 1]) & (y <= b[:, 3])).any(axis=1)
 
 
-def collect(spec: str, cls: str, limit: int, host: str
-            ) -> tuple[list[dict[str, float]], dict[str, float]]:
-    """Measures of every ``cls`` box of the set at ``spec`` (at most ``limit`` images), and
-    look-alike counts per image (``in-box``, ``no-box``, ``on-host``)."""
+def collect(spec: str, cls: str, limit: int, host: str | None
+            ) -> tuple[list[dict[str, float]], dict[str, float] | None]:
+    """Measures of every ``cls`` box of the set at ``spec`` (at most ``limit`` images), and,
+    unless ``host`` is None, look-alike counts per image (``in-box``, ``no-box``,
+    ``on-host``)."""
     from hemosynth.evaluate.testsets import read_annotations
 
     items = [a for a in read_annotations(spec) if cls in a.labels][:limit]
     out = []
-    images = []
+    read = []
     for a in items:
         img = cv2.imread(str(a.file), cv2.IMREAD_COLOR)
         if img is None:
             continue
-        images.append((img, a))
+        read.append(a)
         for box, lab in zip(a.boxes, a.labels, strict=True):
             if lab == cls:
                 m = measure(img, np.asarray(box, float))
                 if m is not None:
                     out.append(m)
+    if host is None:
+        return out, None
     counts = {"in-box": 0.0, "no-box": 0.0, "on-host": 0.0}
-    if not out or not images:
+    if not out or not read:
         return out, counts
     areas = np.pi * (np.array([m["dot"] for m in out]) / 2) ** 2
     lo, hi = np.percentile(areas, [10, 90])
-    for img, a in images:
-        dots = stained_dots(img, lo, hi)
+    # a second pass, reading the images again, rather than holding them all in memory
+    for a in read:
+        dots = stained_dots(cv2.imread(str(a.file), cv2.IMREAD_COLOR), lo, hi)
         boxes = {lab: [b for b, k in zip(a.boxes, a.labels, strict=True) if k == lab]
                  for lab in set(a.labels)}
         own = _inside(dots, boxes.get(cls, []))
@@ -140,7 +144,7 @@ def collect(spec: str, cls: str, limit: int, host: str
         counts["in-box"] += float(own.sum())
         counts["no-box"] += float((~anybox).sum())
         counts["on-host"] += float(host_only.sum())
-    return out, {k: v / len(images) for k, v in counts.items()}
+    return out, {k: v / len(read) for k, v in counts.items()}
 
 
 def _fmt(values: list[float]) -> str:
@@ -160,8 +164,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=300, help="images read per set")
     args = ap.parse_args()
 
-    ms, _ = collect(args.real, args.cls, args.limit, args.host)
-    rows = [(args.real, ms, None)]
+    rows = [(args.real, *collect(args.real, args.cls, args.limit, None))]
     rows += [(s, *collect(s, args.syn_class, args.limit, args.host)) for s in args.syn]
     print("| set | n | box px | dot px | contrast | fill | edge | dots/img in box | "
           "look-alikes/img: no box | on host |")
