@@ -10,7 +10,10 @@ For every box of one class that does not touch the image border, it measures on 
   blob's darkest 5% (grey levels of the L channel of CIELAB, 0-255);
 - ``fill``: box area covered by the dot's own bounding square (1 = tight boxes);
 - ``edge``: the steepest lightness step across the blob's edge (grey levels per pixel), a
-  sharpness measure.
+  sharpness measure;
+- ``chroma`` and ``hue``: the blob's mean colour relative to the local background, as the
+  length (CIELAB a*b* units, 8-bit scale) and angle (degrees; -90 is pure blue, 0 red) of
+  its a*b* offset: how strongly, and in which hue, the cell is stained.
 
 For the synthetic sets it also counts *look-alikes*: stained dots (darker and bluer than the
 image's plasma, of the size of the class's own dots) whose centre is in no box of the class,
@@ -78,8 +81,13 @@ def measure(image: np.ndarray, box: np.ndarray) -> dict[str, float] | None:
     edge_px = cv2.morphologyEx((lab_img == k).astype(np.uint8), cv2.MORPH_GRADIENT,
                                np.ones((3, 3), np.uint8)) > 0
     edge = float(np.percentile(np.hypot(gx, gy)[edge_px], 90)) if edge_px.any() else 0.0
+    core = lab_img == k
+    a_bg, b_bg = (float(np.median(lab[..., c][ring])) for c in (1, 2))
+    da = float(np.mean(lab[..., 1][core])) - a_bg
+    db = float(np.mean(lab[..., 2][core])) - b_bg
     return {"box": (bw + bh) / 2, "dot": dot, "contrast": contrast,
-            "fill": float(side * side / (bw * bh)), "edge": edge}
+            "fill": float(side * side / (bw * bh)), "edge": edge,
+            "chroma": float(np.hypot(da, db)), "hue": float(np.degrees(np.arctan2(db, da)))}
 
 
 def stained_dots(image: np.ndarray, min_area: float, max_area: float) -> np.ndarray:
@@ -166,11 +174,12 @@ def main() -> None:
 
     rows = [(args.real, *collect(args.real, args.cls, args.limit, None))]
     rows += [(s, *collect(s, args.syn_class, args.limit, args.host)) for s in args.syn]
-    print("| set | n | box px | dot px | contrast | fill | edge | dots/img in box | "
+    keys = ("box", "dot", "contrast", "fill", "edge", "chroma", "hue")
+    print("| set | n | box px | dot px | contrast | fill | edge | chroma | hue | dots/img in box | "
           "look-alikes/img: no box | on host |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- " * 12 + "|")
     for spec, ms, cnt in rows:
-        cols = [_fmt([m[k] for m in ms]) for k in ("box", "dot", "contrast", "fill", "edge")]
+        cols = [_fmt([m[k] for m in ms]) for k in keys]
         cols += [f"{cnt[k]:.2f}" if cnt else "-" for k in ("in-box", "no-box", "on-host")]
         print(f"| {Path(spec).name} | {len(ms)} | " + " | ".join(cols) + " |")
     print("\nmedian (10th-90th percentile); px of the stored images; contrast and edge in "

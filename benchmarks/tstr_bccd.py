@@ -107,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imgsz", type=int, default=416)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--multi-scale", type=float, default=0.0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="dataloader workers")
+    ap.add_argument("--gen-workers", type=int, default=None,
+                    help="workers generating the synthetic smears (default: --workers)")
+    ap.add_argument("--device", default="cpu", help="cpu, or a CUDA device such as 0")
+    ap.add_argument("--yolo", action="append", default=[], metavar="KEY=VALUE",
+                    help="another ultralytics training argument (repeatable), e.g. hsv_h=0.05")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--syn-config", default=str(Path(__file__).parent / "configs" /
                                                 "bccd_like.yaml"),
@@ -134,8 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     dev = load_testset(bccd_dev_specs(data))
     voc72 = load_testset(str(data / "bccd" / "ImageSets" / "Main" / "test.txt"))
     real = read_annotations(data / "bccd" / "ImageSets" / "Main" / "trainval.txt")
+    extra = {}
+    for item in args.yolo:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--yolo expects KEY=VALUE, got {item!r}")
+        import yaml
+
+        extra[key.strip()] = yaml.safe_load(value)
     opts = TrainOptions(model=args.model, imgsz=args.imgsz, batch=args.batch,
-                        multi_scale=args.multi_scale, workers=args.workers, seed=args.seed)
+                        multi_scale=args.multi_scale, workers=args.workers, seed=args.seed,
+                        device=args.device, extra=extra)
 
     if args.strategies:
         jobs = [(f"syn-{s}", "synthetic", s) for s in args.strategies.split(",")]
@@ -171,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             tag = Path(pool).name if pool != "atlas" else "atlas"
             conf = Path(args.syn_config).stem if args.syn_config else "paper"
             folder = out / "data" / f"{tag}-{conf}-{strategy or 'default'}-{n_syn}-s{args.seed}"
-            _generate(folder, pool, n_syn, args.seed, strategy, args.workers, args.syn_config)
+            _generate(folder, pool, n_syn, args.seed, strategy, args.gen_workers or args.workers,
+                      args.syn_config)
             synthetic = read_annotations(folder, label_set="main+rbc")
         maps = {
             "synthetic": parse_class_map(CLASSES, (), dev.categories),

@@ -134,3 +134,39 @@ def test_default_pool_has_every_class():
 
     pool = open_pool("atlas")
     assert pool.classes == POOL_CLASSES
+
+
+def test_subset_keeps_a_sample_per_class_with_provenance(tmp_path):
+    from hemosynth.pools.subset import subset_pool
+
+    src = write_pool(tmp_path / "p", _sprites(n=6))
+    sub = subset_pool(tmp_path / "p", tmp_path / "s", per_class=4, classes=["Lymphocyte"], seed=3)
+    assert sub.classes == ("Lymphocyte",) and len(sub) == 4
+    # every kept sprite is a source sprite, pixels and provenance unchanged, no repeats
+    by_file = {r.provenance["file"]: i for i, r in enumerate(src.records)}
+    kept = [by_file[r.provenance["file"]] for r in sub.records]
+    assert len(set(kept)) == 4 and kept == sorted(kept)
+    for i, k in enumerate(kept):
+        assert np.array_equal(sub.load(i), src.load(k))
+    again = subset_pool(tmp_path / "p", tmp_path / "t", per_class=4, classes=["Lymphocyte"],
+                        seed=3)
+    assert [r.provenance for r in again.records] == [r.provenance for r in sub.records]
+
+
+def test_subset_refuses_a_missing_class_and_writes_nothing(tmp_path):
+    from hemosynth.pools.subset import subset_pool
+
+    write_pool(tmp_path / "p", _sprites())
+    with pytest.raises(PoolError, match="Basophil"):
+        subset_pool(tmp_path / "p", tmp_path / "s", classes=["Basophil"])
+    with pytest.raises(PoolError, match="per_class"):
+        subset_pool(tmp_path / "p", tmp_path / "s", per_class=0)
+    assert not (tmp_path / "s").exists()
+
+
+def test_subset_caps_named_classes_and_keeps_the_rest_whole(tmp_path):
+    from hemosynth.pools.subset import subset_pool
+
+    write_pool(tmp_path / "p", _sprites(n=5))
+    sub = subset_pool(tmp_path / "p", tmp_path / "s", per_class={"Lymphocyte": 2})
+    assert len(sub.ids("RBC")) == 5 and len(sub.ids("Lymphocyte")) == 2

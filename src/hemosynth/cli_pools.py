@@ -142,6 +142,35 @@ def sheet_cmd(
     console.print(f"wrote {out}")
 
 
+@pools_app.command("subset")
+def subset_cmd(
+    pool: Annotated[str, typer.Argument(help="Pool folder to read.")],
+    out: Annotated[Path, typer.Argument(help="Pool folder to write.")],
+    per_class: Annotated[str | None, typer.Option(
+        help="Most sprites kept per class: N for every class, or CLASS=N,... (others kept "
+             "whole).")] = None,
+    classes: Annotated[str | None, typer.Option(
+        help="Comma-separated classes to keep (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Which sprites are kept.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Write a smaller pool: a sample per class and/or some classes only, provenance kept."""
+    from .pools.subset import subset_pool
+
+    names = [c.strip() for c in classes.split(",")] if classes else None
+    caps: int | dict[str, int] | None = None
+    if per_class:
+        try:
+            caps = int(per_class) if "=" not in per_class else {
+                k.strip(): int(v) for k, v in (p.split("=", 1) for p in per_class.split(","))}
+        except ValueError:
+            raise typer.BadParameter(f"expected N or CLASS=N,..., got {per_class!r}",
+                                     param_hint="--per-class") from None
+    new = subset_pool(pool, out, per_class=caps, classes=names, seed=seed,
+                      overwrite=overwrite)
+    console.print(f"wrote {out}: {len(new)} sprites of {len(new.classes)} classes")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``pools`` sub-app to the main ``hemosynth`` app."""
     app.add_typer(pools_app, name="pools")

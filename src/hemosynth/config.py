@@ -39,6 +39,11 @@ def _check_range(value: tuple[float, float], key: str, lo: float, hi: float) -> 
     _check(lo <= a <= b <= hi, key, f"expected {lo} <= low <= high <= {hi}, got {list(value)}")
 
 
+def _check_main_type(name: str, key: str) -> None:
+    _check(name in MAIN_TYPES or name == "RBC", key,
+           f"unknown main type {name!r}; choose from RBC, {', '.join(MAIN_TYPES)}")
+
+
 @dataclass(frozen=True)
 class Gaussian:
     """A per-field count distribution ``N(mean, sd)``, truncated at zero (see CountsConfig)."""
@@ -250,8 +255,7 @@ class PlacementConfig:
             )
         _check_range(self.scale_jitter_range, f"{key}.scale_jitter_range", 0.1, 10.0)
         for t, v in self.max_cover.items():
-            _check(t in MAIN_TYPES or t == "RBC", f"{key}.max_cover",
-                   f"unknown main type {t!r}; choose from RBC, {', '.join(MAIN_TYPES)}")
+            _check_main_type(t, f"{key}.max_cover")
             _check(isinstance(v, (int, float)) and 0 < v <= 1, f"{key}.max_cover.{t}",
                    f"must be in (0, 1], got {v!r}")
 
@@ -300,6 +304,13 @@ class RenderConfig:
         Sprite edge blending: ``feather`` (default, alpha edges softened by a distance ramp),
         ``alpha`` (plain alpha), ``gaussian`` (Gaussian-blurred alpha edges) or ``poisson``
         (seamless cloning, masked to the sprite).
+    cell_strength : dict
+        Main type (``RBC``, ``WBC``, ``Platelet``, ``Nucleated RBC``) -> ``[lo, hi]``: each
+        such cell's optical density over the plasma is multiplied by a factor drawn in that
+        range (below 1: paler, less saturated and softer; above 1: darker), so one class can
+        be matched to a lab where it stains more weakly or strongly than the pool's cells.
+        Empty (default) = every cell as the pool has it. ``benchmarks/platelets.py`` measures
+        contrast and chroma on a real set, to choose it.
     """
 
     stain_profile: str = "pbc"
@@ -314,6 +325,7 @@ class RenderConfig:
     vignetting: float = 0.08
     noise_sd: float = 2.0
     blend: str = "feather"
+    cell_strength: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def _validate(self, key: str) -> None:
         from .smear.render import BLENDERS
@@ -341,6 +353,9 @@ class RenderConfig:
             f"{key}.blend",
             f"unknown blend {self.blend!r}; choose from {', '.join(BLENDERS)}",
         )
+        for t, v in self.cell_strength.items():
+            _check_main_type(t, f"{key}.cell_strength")
+            _check_range(v, f"{key}.cell_strength.{t}", 0.05, 4.0)
 
 
 @dataclass(frozen=True)
@@ -365,6 +380,12 @@ class OutputConfig:
     min_visible : float
         Cells whose visible fraction (after occlusion and border cut) is below this are not
         labelled (they are still drawn).
+    box_margin : dict
+        Main type (``RBC``, ``WBC``, ``Platelet``, ``Nucleated RBC``) -> a margin added to
+        each side of such a cell's annotation box, as a fraction of the box's width (left,
+        right) and height (top, bottom), clipped to the field: a target lab's box convention
+        (BCCD draws platelet boxes about 1.8 times the stained dot). Empty (default) = tight
+        boxes; the records keep the tight box as ``tight_box``.
     """
 
     image_format: str = "jpg"
@@ -374,6 +395,7 @@ class OutputConfig:
     coco_masks: bool = False
     val_fraction: float = 0.0
     min_visible: float = 0.0
+    box_margin: dict[str, float] = field(default_factory=dict)
 
     def _validate(self, key: str) -> None:
         _check(
@@ -393,6 +415,10 @@ class OutputConfig:
                    f"{', '.join(WRITERS)}")
         _check(0 <= self.val_fraction < 1, f"{key}.val_fraction", "must be in [0, 1)")
         _check(0 <= self.min_visible <= 1, f"{key}.min_visible", "must be in [0, 1]")
+        for t, v in self.box_margin.items():
+            _check_main_type(t, f"{key}.box_margin")
+            _check(isinstance(v, (int, float)) and 0 <= v <= 1, f"{key}.box_margin.{t}",
+                   f"must be in [0, 1], got {v!r}")
 
 
 @dataclass(frozen=True)

@@ -55,19 +55,35 @@ def smear_name(index: int, cfg: GenerationConfig) -> str:
     return f"smear_{index:06d}.{cfg.output.image_format}"
 
 
+def widen_box(box: list[int], margin: float, width: int, height: int) -> list[int]:
+    """``box`` (xyxy) with ``margin`` times its width / height added on each side, rounded
+    outwards and clipped to the ``width`` x ``height`` field."""
+    x0, y0, x1, y1 = box
+    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
+    return [max(0, int(np.floor(x0 - dx))), max(0, int(np.floor(y0 - dy))),
+            min(width, int(np.ceil(x1 + dx))), min(height, int(np.ceil(y1 + dy)))]
+
+
 def make_record(
     plan: SmearPlan, file_name: str, frac: np.ndarray, area: np.ndarray,
     rles: list[dict[str, Any] | None] | None = None,
+    box_margin: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready record of a rendered smear (see the module docstring)."""
+    """The JSON-ready record of a rendered smear (see the module docstring).
+
+    ``box_margin`` (main type -> fraction, ``output.box_margin``) widens those cells'
+    annotation boxes; their tight box is kept as ``tight_box``.
+    """
     clipped = plan.clipped_boxes()
+    margins = box_margin or {}
     cells = []
     for i, cls in enumerate(plan.classes):
         full = [int(v) for v in plan.boxes[i]]
         box = [int(v) for v in clipped[i]]
+        margin = margins.get(MAIN_OF[cls], 0.0)
         cell = {
             "class": cls,
-            "box": box,
+            "box": widen_box(box, margin, plan.width, plan.height) if margin else box,
             "full_box": full,
             "truncated": box != full,
             "visible": round(float(frac[i]), 4),
@@ -77,6 +93,10 @@ def make_record(
             "flip": bool(plan.flips[i]),
             "scale": round(float(plan.scales[i]), 6),
         }
+        if margin:
+            cell["tight_box"] = box
+        if plan.strengths is not None and plan.strengths[i] != 1.0:
+            cell["strength"] = round(float(plan.strengths[i]), 4)
         if rles is not None and rles[i] is not None:
             cell["rle"] = rles[i]
         cells.append(cell)
@@ -116,7 +136,8 @@ def make_smear(
             rles.append(window_rle(m, int(clipped[i, 0]), int(clipped[i, 1]), plan.width,
                                    plan.height))
     image = render(plan, sprites, cfg.render)
-    return image, make_record(plan, smear_name(index, cfg), frac, area, rles)
+    return image, make_record(plan, smear_name(index, cfg), frac, area, rles,
+                              cfg.output.box_margin)
 
 
 class _Context:

@@ -120,6 +120,41 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
     return out
 
 
+def scale_density(sprite_p: np.ndarray, factor: float, background: np.ndarray) -> np.ndarray:
+    """Scale a premultiplied sprite's optical density over ``background`` by ``factor``.
+
+    Each straight colour ``c`` becomes ``background * (c / background) ** factor`` per channel:
+    below 1 the cell is paler and less saturated, and its edges softer, with its hue kept;
+    above 1 it is darker. Alpha is unchanged, so the box stays the pasted extent.
+
+    Parameters
+    ----------
+    sprite_p : ndarray of shape (h, w, 4), uint8
+        Premultiplied sprite.
+    factor : float
+        > 0; 1 returns the sprite itself.
+    background : array-like of shape (3,)
+        The plasma's RGB (the smear stain's background).
+
+    Returns
+    -------
+    ndarray of shape (h, w, 4), uint8
+    """
+    if factor == 1.0:
+        return sprite_p
+    bg = np.maximum(np.asarray(background, np.float64), 1.0)
+    levels = np.arange(256, dtype=np.float64)[:, None]
+    lut = np.clip(bg * (np.maximum(levels, 1.0) / bg) ** factor + 0.5, 0, 255).astype(np.uint8)
+    a = sprite_p[:, :, 3:4].astype(np.float32)
+    straight = np.clip(sprite_p[:, :, :3].astype(np.float32) * 255.0 / np.maximum(a, 1.0)
+                       + 0.5, 0, 255).astype(np.uint8)
+    rgb = np.stack([lut[straight[:, :, c], c] for c in range(3)], axis=-1).astype(np.float32)
+    out = np.empty_like(sprite_p)
+    out[:, :, :3] = np.clip(rgb * (a / 255.0) + 0.5, 0, 255).astype(np.uint8)
+    out[:, :, 3] = sprite_p[:, :, 3]
+    return out
+
+
 def apply_optics(
     img: np.ndarray, optics: dict[str, Any], um_per_px: float, rng: np.random.Generator
 ) -> np.ndarray:

@@ -22,11 +22,11 @@ from ..config import GenerationConfig
 from ..pools.store import Pool
 from ..taxonomy import MAIN_OF, POOL_CLASSES
 from .appearance import default_appearance, draw_appearance
-from .canvas import harmonise
+from .canvas import harmonise, scale_density
 from .counts import Census
 from .placement import PlacementStats, make_placer
 from .render import BLENDERS, paste_window
-from .seeds import STREAM_APPEARANCE, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
+from .seeds import STREAM_APPEARANCE, STREAM_CELLS, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
 from .sprite import alpha_extent, premultiply, transform_premultiplied
 from .stain import StainProfile
 
@@ -71,6 +71,8 @@ class SmearPlan:
         Seed of the renderer's noise.
     appearance : dict
         Per-smear appearance parameters (stain, optics), drawn here, applied by the renderer.
+    strengths : ndarray of shape (N,)
+        Each cell's optical-density factor (``render.cell_strength``; 1 = as in the pool).
     """
 
     index: int
@@ -92,6 +94,7 @@ class SmearPlan:
     stats: PlacementStats
     render_seed: int
     appearance: dict[str, Any] = field(default_factory=dict)
+    strengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -179,6 +182,9 @@ def plan_smear(
     for k, r in enumerate(rows):
         boxes[k] = (r[5], r[6], r[5] + r[7], r[6] + r[8])
     field_boxes = _field_boxes(boxes, sprites, cfg.canvas.width, cfg.canvas.height)
+    classes = tuple(r[0] for r in rows)
+    strengths = draw_strengths(classes, cfg, smear_rng(cfg.seed, index, STREAM_CELLS))
+    sprites = apply_strengths(sprites, strengths, appearance, cfg)
     render_seed = int(smear_rng(cfg.seed, index, STREAM_RENDER).integers(2**63))
     plan = SmearPlan(
         index=index,
@@ -188,7 +194,7 @@ def plan_smear(
         um_per_px=cfg.canvas.um_per_px,
         threshold=threshold,
         strategy=pc.strategy,
-        classes=tuple(r[0] for r in rows),
+        classes=classes,
         sprite_ids=np.array([r[1] for r in rows], np.int64),
         angles=np.array([r[2] for r in rows], float),
         flips=np.array([r[3] for r in rows], bool),
@@ -200,8 +206,40 @@ def plan_smear(
         stats=placer.stats,
         render_seed=render_seed,
         appearance=appearance,
+        strengths=strengths,
     )
     return (plan, sprites) if keep_sprites else plan
+
+
+def draw_strengths(
+    classes: tuple[str, ...], cfg: GenerationConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """Each cell's optical-density factor (``render.cell_strength``), in render order.
+
+    One uniform number is drawn per cell whatever the setting, so switching the option for one
+    main type leaves the other cells' factors as they were.
+    """
+    u = rng.random(len(classes))
+    out = np.ones(len(classes))
+    ranges = cfg.render.cell_strength
+    for i, cls in enumerate(classes):
+        r = ranges.get(MAIN_OF[cls])
+        if r is not None:
+            out[i] = r[0] + u[i] * (r[1] - r[0])
+    return out
+
+
+def apply_strengths(
+    sprites: list[np.ndarray], strengths: np.ndarray | None, appearance: dict[str, Any],
+    cfg: GenerationConfig,
+) -> list[np.ndarray]:
+    """The sprites with each one's optical density scaled by its strength (see
+    :func:`hemosynth.smear.canvas.scale_density`), over the smear's plasma colour."""
+    if strengths is None or not np.any(strengths != 1.0):
+        return sprites
+    look = appearance if appearance else default_appearance(cfg.render)
+    bg = StainProfile.from_dict(look["stain"]).background
+    return [scale_density(s, float(f), bg) for s, f in zip(sprites, strengths, strict=True)]
 
 
 def _field_boxes(
@@ -256,7 +294,8 @@ class SourceSprites:
 def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:
     """The transformed, prepared sprites of ``plan`` (as ``plan_smear(keep_sprites=True)``)."""
     sources = SourceSprites(pool, cfg, plan.appearance)
-    return [
+    sprites = [
         transform_premultiplied(sources.get(int(s)), float(a), bool(f), float(k))
         for s, a, f, k in zip(plan.sprite_ids, plan.angles, plan.flips, plan.scales, strict=True)
     ]
+    return apply_strengths(sprites, plan.strengths, plan.appearance, cfg)

@@ -12,6 +12,7 @@ STREAM_COUNTS = 0
 STREAM_PLACEMENT = 1
 STREAM_RENDER = 2
 STREAM_APPEARANCE = 3
+STREAM_CELLS = 4
 
 
 def smear_rng(seed: int, index: int, stream: int) -> np.random.Generator:

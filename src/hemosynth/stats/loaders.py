@@ -204,6 +204,9 @@ class _Builder:
 def record_layout(rec: dict[str, Any], where: str = "") -> Layout:
     """The :class:`Layout` of one generated record (see :func:`hemosynth.dataset.make_record`).
 
+    Boxes are the cells' tight boxes (``tight_box`` where ``output.box_margin`` widened the
+    annotation box), so geometry statistics describe the cells, not the label convention.
+
     Raises
     ------
     DatasetError
@@ -211,7 +214,7 @@ def record_layout(rec: dict[str, Any], where: str = "") -> Layout:
     """
     try:
         cells = rec["cells"]
-        boxes = np.array([c["box"] for c in cells], float).reshape(-1, 4)
+        boxes = np.array([c.get("tight_box", c["box"]) for c in cells], float).reshape(-1, 4)
         pool = np.array([POOL_INDEX[c["class"]] for c in cells], np.int64)
         visible = np.array([c["visible"] for c in cells], float)
         area = np.array([c["area"] for c in cells], float)
