@@ -1,0 +1,7 @@
+"""Only for benchmarks/device/tstr_gpu.sh, never on a user's path. Device-run stand-in for polars (not carried: its wheel is 54 MB). ultralytics imports it
+only in Trainer.read_results_csv, whose try/except turns this error into an empty dict (the
+checkpoint's train_results); nothing in training or prediction reads it."""
+
+
+def read_csv(*args, **kwargs):
+    raise NotImplementedError("polars is not installed on the device run")
