@@ -1,4 +1,6 @@
-"""Only for benchmarks/device/tstr_gpu.sh, never on a user's path. Device-run stand-in for polars (not carried: its wheel is 54 MB). ultralytics imports it
+"""A stand-in for polars, only for benchmarks/device/tstr_gpu.sh, never on a user's path.
+
+The polars wheel (54 MB) does not fit the device run's 64 MiB. ultralytics imports it
 only in Trainer.read_results_csv, whose try/except turns this error into an empty dict (the
 checkpoint's train_results); nothing in training or prediction reads it."""
 
