@@ -309,7 +309,7 @@ def _read_rgb(path: Path) -> np.ndarray | None:
 def _segment(rgb: np.ndarray, cls: str, center: tuple[float, float] | None):
     main = MAIN_OF[cls]
     if main in ("WBC", "Nucleated RBC"):
-        return segment_cell(rgb, center), True
+        return segment_cell(rgb, center, cls=cls), True
     if main == "Platelet":
         return segment_stained(rgb, center), False
     return segment_blob(rgb, center), False

@@ -143,7 +143,7 @@ def evaluate_wbc_masks(
 
         rows = []
         for name, cls, rgb, truth in iter_wbc_masks(folder):
-            seg = segment_cell(rgb)
+            seg = segment_cell(rgb, cls=cls)
             kept = not missed_cytoplasm(seg, MIN_CELL_TO_NUCLEUS.get(cls))
             rows.append(MaskScore(name, cls, *score_masks(seg.mask, truth), kept=kept))
         return rows

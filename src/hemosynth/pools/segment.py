@@ -200,6 +200,7 @@ def segment_cell(
     center: tuple[float, float] | None = None,
     feather: float = 1.5,
     iterations: int = 4,
+    cls: str | None = None,
 ) -> Segmentation:
     """Segment the nucleated cell at ``center`` of an RGB crop.
 
@@ -212,6 +213,9 @@ def segment_cell(
         Width of the alpha ramp in pixels.
     iterations : int
         GrabCut iterations (of each of the two GrabCut passes).
+    cls : str, optional
+        The cell's pool class, when known: small lymphocytes (:data:`THIN_RIM`) keep red-cell
+        coloured pixels out of their cytoplasm.
 
     Returns
     -------
@@ -229,7 +233,7 @@ def segment_cell(
     nucleus = _nucleus_near(stained, center)
     if not nucleus.any():
         return Segmentation(empty, np.zeros((h, w), np.uint8), empty, 0)
-    mask = _grow_cell(rgb, lab, nucleus, stained, iterations)
+    mask = _grow_cell(rgb, lab, nucleus, stained, iterations, cls in THIN_RIM)
     nucleus = nucleus & mask
     n_nuclei = _count_nuclei(stained & mask, nucleus)
     return Segmentation(mask, soft_alpha(mask, feather), nucleus, n_nuclei)
@@ -293,6 +297,17 @@ TEXTURE_SIGMA = 2.0
 #: ``PRIOR_START`` radii from the nucleus
 PRIOR_START = 1.0
 PRIOR_SLOPE = 3.0
+#: cells with a thin rim of blue (basophilic) cytoplasm, never red-cell coloured: small
+#: lymphocytes. Red cells touch their nucleus, so the sure-cytoplasm ring holds red-cell pixels
+#: and the classifier learned red cells as cell. For them, pixels whose chroma (a*, b*) is
+#: within the ``RBC_QUANTILE`` of the chroma spread of the unstained, non-plasma pixels beyond
+#: the ring (mostly red cells: the cytoplasm is thin) leave the ring and count as background,
+#: as long as at least ``RING_KEEP`` of the ring stays. Not for cells with wide cytoplasm
+#: (monocytes: their cytoplasm lies beyond the ring) nor granulocytes (red-cell coloured
+#: granules).
+THIN_RIM = frozenset({"Lymphocyte", "Atypical lymphocyte"})
+RBC_QUANTILE = 0.6
+RING_KEEP = 0.3
 
 
 def _nucleus_distance(nucleus: np.ndarray) -> np.ndarray:
@@ -327,14 +342,16 @@ def _pixel_features(lab: np.ndarray, stained: np.ndarray, plasma: np.ndarray) ->
 
 
 def _pseudo_labels(
-    lab: np.ndarray, stained: np.ndarray, d_px: np.ndarray, r_nuc: float, plasma_lab: np.ndarray
+    lab: np.ndarray, stained: np.ndarray, d_px: np.ndarray, r_nuc: float, plasma_lab: np.ndarray,
+    thin_rim: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels of the crop that are surely cell or surely background, from geometry and colour.
 
     ``d_px`` is each pixel's distance to the nucleus (px), ``r_nuc`` the nucleus radius and
     ``plasma_lab`` the plasma's Lab colour.
 
-    Sure cell: a ring just outside the nucleus (not plasma-coloured, not stained). Sure
+    Sure cell: a ring just outside the nucleus (not plasma-coloured, not stained; for
+    ``thin_rim`` cells not red-cell coloured either, see :data:`THIN_RIM`). Sure
     background: plasma-coloured pixels away from the nucleus, other stained bodies, pixels far
     from the nucleus, and the crop's border band (the crop is framed around the cell).
 
@@ -355,7 +372,17 @@ def _pseudo_labels(
     edge = np.minimum(np.minimum(yy, h - 1 - yy), np.minimum(xx, w - 1 - xx))
     far = (dn > NEG_FAR) | ((edge < NEG_BORDER * min(h, w)) & (dn > NEG_BORDER_MIN))
     background = ((plasma & (dn > NEG_PLASMA)) | others | far) & ~ring
-    return ring & ~plasma, background & plasma, background & ~plasma
+    ring &= ~plasma
+    outer = (d_px > max(p1, f1 * r_nuc)) & ~plasma & ~stained
+    if thin_rim and outer.sum() >= 50 and ring.any():
+        ab = lab[..., 1:]
+        ref = np.median(ab[outer], axis=0)
+        d_ref = np.sqrt(((ab - ref) ** 2).sum(-1))
+        rbc_like = (d_ref < np.quantile(d_ref[outer], RBC_QUANTILE)) & ~plasma & ~stained
+        if (ring & ~rbc_like).sum() >= RING_KEEP * ring.sum():
+            ring &= ~rbc_like
+            background |= rbc_like & outer
+    return ring, background & plasma, background & ~plasma
 
 
 def _spread(mask: np.ndarray, n: int) -> np.ndarray:
@@ -406,7 +433,8 @@ def _adam_step(param, grad, moments, t, lr, beta1=0.9, beta2=0.999):
 
 
 def _cell_probability(
-    lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray, d_px: np.ndarray
+    lab: np.ndarray, nucleus: np.ndarray, stained: np.ndarray, d_px: np.ndarray,
+    thin_rim: bool = False,
 ) -> np.ndarray:
     """Probability that each pixel belongs to the cell, from a classifier fitted on this crop.
 
@@ -420,7 +448,7 @@ def _cell_probability(
     r_nuc = max(np.sqrt(float(nucleus.sum()) / np.pi), 3.0)
     dn = d_px / r_nuc
     plasma_lab = _plasma_lab(lab)
-    cell, plasma, other = _pseudo_labels(lab, stained, d_px, r_nuc, plasma_lab)
+    cell, plasma, other = _pseudo_labels(lab, stained, d_px, r_nuc, plasma_lab, thin_rim)
     if cell.sum() < 20 or (plasma | other).sum() < 20:
         # too little to learn from: let GrabCut decide on the colours near the nucleus
         p = np.where(dn < 0.5, 0.6, 0.3).astype(np.float32)
@@ -446,10 +474,11 @@ def _grow_cell(
     nucleus: np.ndarray,
     stained: np.ndarray,
     iterations: int,
+    thin_rim: bool = False,
 ) -> np.ndarray:
     """Cell probability, GrabCut on it, cleanup, then an edge refinement on the colours."""
     d_px = _nucleus_distance(nucleus)
-    p = _cell_probability(lab, nucleus, stained, d_px)
+    p = _cell_probability(lab, nucleus, stained, d_px, thin_rim)
     r_nuc = np.sqrt(float(nucleus.sum()) / np.pi)
     gc = np.full(p.shape, cv2.GC_PR_BGD, np.uint8)
     gc[p > 0.5] = cv2.GC_PR_FGD
