@@ -83,6 +83,7 @@ def test_evaluate_and_score_cli(tmp_path, no_network):
         for c in s["included"]:
             assert 0.0 <= s["per_class"][c]["ap50"] <= 1.0
             assert 0.0 <= s["per_class"][c]["ap50_95"] <= s["per_class"][c]["ap50"] + 1e-9
+        assert set(r["unlearned"]) <= set(s["included"])  # one epoch: likely all of them
         assert (out / folder / "train" / "weights" / "last.pt").is_file()
         preds = json.loads((out / folder / "predictions.json").read_text())
         assert isinstance(preds, list)
@@ -180,3 +181,22 @@ def test_interrupted_training_resumes(tmp_path, no_network):
     assert seen and all(s == "epoch 2/2" for s in seen)  # only the second epoch ran again
     assert json.loads((run / "train_done.json").read_text())["options"]["epochs"] == 2
     assert no_network == []
+
+
+def test_a_class_never_detected_with_confidence_is_flagged():
+    from hemosynth.evaluate.arms import unlearned_classes
+    from hemosynth.evaluate.report import arms_table
+
+    cats = ["RBC", "WBC", "Platelets"]
+    preds = [{"category_id": 1, "score": 0.9}, {"category_id": 2, "score": 0.06},
+             {"category_id": 3, "score": 0.049}, {"category_id": 3, "score": 0.001}]
+    assert unlearned_classes(preds, cats, cats) == ["Platelets"]
+    assert unlearned_classes(preds, cats, ["RBC", "WBC"]) == []
+    assert unlearned_classes([], cats, cats) == cats
+    result = {"scores": {"map50": 0.6, "map50_95": 0.4, "absent": [],
+                         "per_class": {c: {"ap50": 0.5} for c in cats}},
+              "budget": {"images_seen": 8, "epochs": 1}, "train_seconds": 60,
+              "unlearned": ["Platelets"]}
+    table = arms_table({"real+syn": result, "real": {**result, "unlearned": []}})
+    assert "real+syn: no detection of Platelets scored 0.05" in table
+    assert "real: no detection" not in table

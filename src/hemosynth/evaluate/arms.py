@@ -36,7 +36,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,6 +295,7 @@ def run_arm(
     results, _ = load_predictions(preds, testset)
     atomic_write_json(folder / "predictions.json", results, indent=None)
     sc = score(testset, results)
+    scored = sc.to_dict()["included"]
     t2 = time.perf_counter()
     done = json.loads((run_dir / "train_done.json").read_text())
     n_real = sum(1 for s, _ in entries if s == "real")
@@ -322,9 +323,43 @@ def run_arm(
         "wall_seconds_this_run": round(t2 - t0, 1),
         "weights": str(weights),
         "predictions": str(folder / "predictions.json"),
+        "unlearned": unlearned_classes(results, testset.categories, scored),
     }
     atomic_write_json(result_path, result)
     return result
+
+
+#: a class whose best detection on the whole test set scores below this was not learned
+UNLEARNED_SCORE = 0.05
+
+
+def unlearned_classes(
+    results: Sequence[Mapping[str, Any]], categories: Sequence[str], classes: Sequence[str],
+    threshold: float = UNLEARNED_SCORE,
+) -> list[str]:
+    """The ``classes`` of which no prediction scores ``threshold`` or more.
+
+    A detector that learned a class finds some instance of it with a confident score; one
+    whose best score stays at the trainer's floor never learned the class: a training
+    failure, which another seed may not repeat, or training data that hide it (session 4:
+    BCCD-like synthetic smears placed at random, whose platelets lie on red cells).
+
+    Parameters
+    ----------
+    results : sequence of dict
+        COCO results (``category_id`` is 1 + the index in ``categories``, ``score``).
+    categories : sequence of str
+        The test set's category names.
+    classes : sequence of str
+        The classes to check (those scored).
+    threshold : float
+    """
+    best = dict.fromkeys(classes, 0.0)
+    for r in results:
+        name = categories[int(r["category_id"]) - 1]
+        if name in best:
+            best[name] = max(best[name], float(r["score"]))
+    return [c for c in classes if best[c] < threshold]
 
 
 def run_comparison(

@@ -52,6 +52,11 @@ def arms_table(results: Mapping[str, Mapping[str, Any]], classes: Sequence[str] 
     absent = sorted({c for r in results.values() for c in r["scores"]["absent"]})
     if absent:
         notes.append(f"absent from the test set, left out of the means: {', '.join(absent)}")
+    for label, r in results.items():
+        if r.get("unlearned"):
+            notes.append(f"{label}: no detection of {', '.join(r['unlearned'])} scored 0.05 or "
+                         "more: the detector did not learn it (a training failure, or "
+                         "training data that hide the class; another seed tells which)")
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
