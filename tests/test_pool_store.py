@@ -170,3 +170,21 @@ def test_subset_caps_named_classes_and_keeps_the_rest_whole(tmp_path):
     write_pool(tmp_path / "p", _sprites(n=5))
     sub = subset_pool(tmp_path / "p", tmp_path / "s", per_class={"Lymphocyte": 2})
     assert len(sub.ids("RBC")) == 5 and len(sub.ids("Lymphocyte")) == 2
+
+
+def test_merge_takes_named_classes_rescaled_to_one_scale(tmp_path):
+    from hemosynth.pools.merge import merge_pools
+
+    write_pool(tmp_path / "a", _sprites(n=2))  # 0.3 um/px
+    b = [(disc_sprite(30), "Platelet", 0.15, {"kind": "real", "file": "p.jpg"}),
+         (disc_sprite(30), "Lymphocyte", 0.15, {"kind": "real", "file": "l.jpg"})]
+    write_pool(tmp_path / "b", b)
+    m = merge_pools(tmp_path / "m", [(tmp_path / "a", ["RBC"]), (tmp_path / "b", ["Platelet"])])
+    assert set(m.classes) == {"RBC", "Platelet"} and len(m) == 3
+    plt = m.records[m.ids("Platelet")[0]]
+    assert plt.um_per_px == 0.3 and plt.provenance["merged_from"] == "b"
+    assert plt.provenance["file"] == "p.jpg"
+    assert m.load(m.ids("Platelet")[0]).shape[0] == 17  # a 34 px sprite at 0.15 -> 17 at 0.3
+    with pytest.raises(PoolError, match="Basophil"):
+        merge_pools(tmp_path / "x", [(tmp_path / "a", ["Basophil"])])
+    assert not (tmp_path / "x").exists()

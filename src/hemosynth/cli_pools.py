@@ -171,6 +171,27 @@ def subset_cmd(
     console.print(f"wrote {out}: {len(new)} sprites of {len(new.classes)} classes")
 
 
+@pools_app.command("merge")
+def merge_cmd(
+    out: Annotated[Path, typer.Argument(help="Pool folder to write.")],
+    sources: Annotated[list[str], typer.Option(
+        "--from", help="A source: POOL (all its classes) or POOL@CLASS,CLASS (repeatable; "
+                       "POOL is a folder or 'atlas').")],
+    um_per_px: Annotated[float | None, typer.Option(
+        help="Scale of the merged pool (default: the first source's).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Write one pool from several, each giving all its classes or those named."""
+    from .pools.merge import merge_pools
+
+    parsed = []
+    for spec in sources:
+        pool, _, classes = spec.rpartition("@") if "@" in spec else (spec, "", "")
+        parsed.append((pool, [c.strip() for c in classes.split(",") if c.strip()] or None))
+    new = merge_pools(out, parsed, um_per_px=um_per_px, overwrite=overwrite)
+    console.print(f"wrote {out}: {len(new)} sprites of {len(new.classes)} classes")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``pools`` sub-app to the main ``hemosynth`` app."""
     app.add_typer(pools_app, name="pools")
