@@ -51,7 +51,8 @@ def pool_info(pool: Pool | str | os.PathLike[str]) -> dict[str, Any]:
         }
     for r in pool.records:
         kinds[r.provenance.get("kind", "real")] += 1
-        sources[r.provenance.get("dataset", r.provenance.get("filled_from", "?"))] += 1
+        prov = r.provenance
+        sources[prov.get("dataset", prov.get("filled_from", prov.get("merged_from", "?")))] += 1
     n = len(pool.records)
     return {
         "name": pool.name,

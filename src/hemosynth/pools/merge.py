@@ -114,8 +114,7 @@ def merge_pools(
                 for i in pool.ids(cls):
                     rec = pool.records[int(i)]
                     rgba = rescale_sprite(np.asarray(pool.load(int(i))), rec.um_per_px / um_per_px)
-                    yield rgba, cls, um_per_px, {"source": pool.name, **rec.provenance,
-                                                  "merged_from": pool.name}
+                    yield rgba, cls, um_per_px, {**rec.provenance, "merged_from": pool.name}
 
     names = ", ".join(f"{p.name} ({', '.join(c) if c else 'all'})" for p, c in pools)
     return write_pool(dst, sprites(), name=Path(dst).name, overwrite=overwrite,
