@@ -200,3 +200,52 @@ def test_a_class_never_detected_with_confidence_is_flagged():
     table = arms_table({"real+syn": result, "real": {**result, "unlearned": []}})
     assert "real+syn: no detection of Platelets scored 0.05" in table
     assert "real: no detection" not in table
+
+
+def test_seeds_summary_gives_mean_and_sd_per_arm():
+    from hemosynth.evaluate.report import seeds_summary, seeds_table
+
+    def result(m, plt, unlearned=()):
+        return {"scores": {"map50": m, "map50_95": m / 2, "absent": ["NRBC"],
+                           "per_class": {"WBC": {"ap50": 0.9}, "Platelets": {"ap50": plt},
+                                         "NRBC": {"ap50": None}}},
+                "unlearned": list(unlearned)}
+
+    per_seed = {0: {"real": result(0.8, 0.6)},
+                1: {"real": result(0.9, 0.0, ["Platelets"])},
+                2: {"real": result(0.85, 0.3)}}
+    s = seeds_summary(per_seed)["real"]
+    assert s["seeds"] == [0, 1, 2]
+    assert abs(s["map50"]["mean"] - 0.85) < 1e-12 and abs(s["map50"]["sd"] - 0.05) < 1e-12
+    assert abs(s["per_class"]["Platelets"]["mean"] - 0.3) < 1e-12
+    assert "NRBC" not in s["per_class"]  # absent from the test set
+    assert s["unlearned"] == {1: ["Platelets"]}
+    table = seeds_table(per_seed)
+    assert "0.850 +- 0.050" in table and "real, seed 1: Platelets not learned" in table
+    one = seeds_summary({0: {"real": result(0.8, 0.6)}})["real"]
+    assert one["map50"]["sd"] is None
+
+
+def test_evaluate_with_seeds_repeats_arms_and_summarises(tmp_path, no_network):
+    from typer.testing import CliRunner
+
+    from hemosynth.cli import app
+
+    real = _tiny(tmp_path / "real", seed=2)
+    test = _tiny(tmp_path / "test", seed=3)
+    out = tmp_path / "eval"
+    res = CliRunner().invoke(app, [
+        "evaluate", "--train-real", str(real / "voc" / "main_rbc"),
+        "--test", str(test / "yolo" / "main_rbc"), "--seeds", "0,1",
+        "--budget", "8", "--epochs", "1", "--imgsz", "64", "--batch", "4", "--workers", "0",
+        "--out", str(out),
+    ])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    for k in (0, 1):
+        r = json.loads((out / f"seed_{k}" / "real" / "result.json").read_text())
+        assert r["options"]["seed"] == k
+    summary = json.loads((out / "seeds.json").read_text())
+    assert summary["real"]["seeds"] == [0, 1] and len(summary["real"]["map50"]["values"]) == 2
+    assert (out / "seeds.md").read_text().startswith("| arm | seeds |")
+    assert "over seeds 0, 1" in res.stdout
+    assert no_network == []

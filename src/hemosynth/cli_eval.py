@@ -62,6 +62,10 @@ def evaluate(
     cache: Annotated[str, typer.Option(help="Image cache: ram, disk or none.")] = "ram",
     device: Annotated[str, typer.Option(help="cpu, or a CUDA device id.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seeds: Annotated[
+        str | None, typer.Option(help="Repeat every arm with these training seeds, e.g. "
+                                 "0,1,2 (OUT/seed_K each), and print their mean and sd.")
+    ] = None,
     label_set: Annotated[
         str | None, typer.Option(help="Label set of a hemosynth --train dataset.")
     ] = None,
@@ -85,13 +89,14 @@ def evaluate(
 
     from .evaluate.arms import run_comparison
     from .evaluate.detector import TrainOptions, require_eval
-    from .evaluate.report import arms_table
+    from .evaluate.report import arms_table, seeds_table, write_seeds_report
 
     require_eval()
-    opts = TrainOptions(
-        model=model, weights=str(weights) if weights else None, imgsz=imgsz, batch=batch,
-        multi_scale=multi_scale, workers=workers, cache=cache, seed=seed, device=device,
-    )
+    try:
+        seed_list = [int(k) for k in seeds.split(",")] if seeds else [seed]
+    except ValueError:
+        raise typer.BadParameter(f"expected seeds like 0,1,2, got {seeds!r}",
+                                 param_hint="--seeds") from None
     arm_list = [a.strip() for a in arms.split(",")] if arms else None
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -106,14 +111,31 @@ def evaluate(
 
             return update
 
-        results = run_comparison(
-            out, test, train=train, train_real=train_real, classes=classes, arms=arm_list,
-            mix=mix, budget=budget, epochs=epochs, opts=opts, label_set=label_set,
-            test_images=test_images, progress_for=progress_for, verbose=verbose,
-        )
-    sys.stdout.write(arms_table(results, markdown=False) + "\n")
-    console.print(f"report: {out / 'report.md'}, {out / 'report.json'}; predictions: "
-                  f"{out}/<arm>/predictions.json", highlight=False)
+        per_seed = {}
+        for k in seed_list:
+            opts = TrainOptions(
+                model=model, weights=str(weights) if weights else None, imgsz=imgsz,
+                batch=batch, multi_scale=multi_scale, workers=workers, cache=cache, seed=k,
+                device=device,
+            )
+            per_seed[k] = run_comparison(
+                out / f"seed_{k}" if seeds else out, test, train=train, train_real=train_real,
+                classes=classes, arms=arm_list, mix=mix, budget=budget, epochs=epochs,
+                opts=opts, label_set=label_set, test_images=test_images,
+                progress_for=progress_for, verbose=verbose,
+            )
+    for k, results in per_seed.items():
+        if seeds:
+            sys.stdout.write(f"\nseed {k}\n")
+        sys.stdout.write(arms_table(results, markdown=False) + "\n")
+    where = f"{out}/seed_K" if seeds else str(out)
+    if seeds:
+        sys.stdout.write("\nover seeds " + ", ".join(map(str, per_seed)) + "\n"
+                         + seeds_table(per_seed, markdown=False) + "\n")
+        write_seeds_report(out, per_seed)
+        console.print(f"summary: {out / 'seeds.md'}, {out / 'seeds.json'}", highlight=False)
+    console.print(f"report: {where}/report.md, {where}/report.json; predictions: "
+                  f"{where}/<arm>/predictions.json", highlight=False)
 
 
 def score_cmd(
