@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hemosynth.dataset import generate_dataset, iter_records, widen_box
 from hemosynth.errors import ConfigError
 from hemosynth.smear.canvas import scale_density
-from hemosynth.smear.plan import plan_smear
+from hemosynth.smear.plan import plan_smear, prepare_sprites
 from hemosynth.smear.sprite import premultiply, unpremultiply
 from tests.helpers import disc_sprite, small_config, tiny_pool
 
@@ -51,6 +51,8 @@ def test_cell_strength_touches_only_the_named_type():
     assert is_plt.sum() >= 3
     assert np.all((plan.strengths[is_plt] >= 0.4) & (plan.strengths[is_plt] <= 0.6))
     assert np.all(plan.strengths[~is_plt] == 1.0)
+    again = prepare_sprites(plan, POOL, cfg)  # re-rendering from the plan gives the same cells
+    assert all(np.array_equal(a, b) for a, b in zip(again, sprites, strict=True))
     for k, (a, b) in enumerate(zip(sprites0, sprites, strict=True)):
         if is_plt[k]:
             assert not np.array_equal(a, b) and np.array_equal(a[..., 3], b[..., 3])
