@@ -84,3 +84,15 @@ def test_every_key_documented_in_dump():
     data = yaml.safe_load(dump_config(GenerationConfig()))
     assert set(data) == {"count", "seed", "pool", "canvas", "counts", "subtypes", "placement",
                          "render", "output"}
+
+
+def test_bccd_like_variants_differ_only_in_platelet_counts():
+    from pathlib import Path
+
+    from hemosynth.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "configs"
+    base = load_config(root / "bccd_like.yaml").to_dict()
+    more = load_config(root / "bccd_like_platelets.yaml").to_dict()
+    assert more["counts"].pop("platelet") != base["counts"].pop("platelet")
+    assert more == base
