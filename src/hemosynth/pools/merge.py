@@ -52,16 +52,23 @@ def fill_missing(
     """
     pool = open_pool(filler)
     have = set(present)
-    for cls in pool.classes:
-        if cls in have:
-            continue
+    missing = [c for c in pool.classes if c not in have]
+    for rgba, cls, prov in _rescaled(pool, missing, um_per_px):
+        prov.setdefault("kind", "procedural")
+        prov["filled_from"] = pool.name
+        yield rgba, cls, um_per_px, prov
+
+
+def _rescaled(
+    pool: Pool, classes: Iterable[str], um_per_px: float
+) -> Iterator[tuple[np.ndarray, str, dict[str, Any]]]:
+    """Every sprite of ``classes`` in ``pool`` rescaled to ``um_per_px``, with a copy of its
+    provenance."""
+    for cls in classes:
         for i in pool.ids(cls):
             rec = pool.records[int(i)]
             rgba = rescale_sprite(np.asarray(pool.load(int(i))), rec.um_per_px / um_per_px)
-            prov = dict(rec.provenance)
-            prov.setdefault("kind", "procedural")
-            prov["filled_from"] = pool.name
-            yield rgba, cls, um_per_px, prov
+            yield rgba, cls, dict(rec.provenance)
 
 
 def merge_pools(
@@ -110,11 +117,8 @@ def merge_pools(
 
     def sprites() -> Iterator[tuple[np.ndarray, str, float, dict[str, Any]]]:
         for pool, classes in pools:
-            for cls in classes or pool.classes:
-                for i in pool.ids(cls):
-                    rec = pool.records[int(i)]
-                    rgba = rescale_sprite(np.asarray(pool.load(int(i))), rec.um_per_px / um_per_px)
-                    yield rgba, cls, um_per_px, {**rec.provenance, "merged_from": pool.name}
+            for rgba, cls, prov in _rescaled(pool, classes or pool.classes, um_per_px):
+                yield rgba, cls, um_per_px, {**prov, "merged_from": pool.name}
 
     names = ", ".join(f"{p.name} ({', '.join(c) if c else 'all'})" for p, c in pools)
     return write_pool(dst, sprites(), name=Path(dst).name, overwrite=overwrite,

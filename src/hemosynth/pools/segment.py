@@ -373,8 +373,8 @@ def _pseudo_labels(
     far = (dn > NEG_FAR) | ((edge < NEG_BORDER * min(h, w)) & (dn > NEG_BORDER_MIN))
     background = ((plasma & (dn > NEG_PLASMA)) | others | far) & ~ring
     ring &= ~plasma
-    outer = (d_px > max(p1, f1 * r_nuc)) & ~plasma & ~stained
-    if thin_rim and outer.sum() >= 50 and ring.any():
+    outer = (d_px > max(p1, f1 * r_nuc)) & ~plasma & ~stained if thin_rim else None
+    if outer is not None and outer.sum() >= 50 and ring.any():
         ab = lab[..., 1:]
         ref = np.median(ab[outer], axis=0)
         d_ref = np.sqrt(((ab - ref) ** 2).sum(-1))

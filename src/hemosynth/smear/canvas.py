@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .sprite import unpremultiply
 from .stain import StainProfile, apply_transfer, od_to_rgb, rgb_to_od, stain_transfer
 
 #: size of the background's low-frequency structure, in micrometres
@@ -108,12 +109,17 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
     """
     if src == dst:
         return sprite_p
-    a = sprite_p[:, :, 3:4].astype(np.float32)
-    straight = np.clip(sprite_p[:, :, :3].astype(np.float32) * 255.0 / np.maximum(a, 1.0)
-                       + 0.5, 0, 255).astype(np.uint8)
+    straight = unpremultiply(sprite_p)
     lut, m = _transfer_luts(src, dst)
     od = np.stack([lut[c][straight[:, :, c]] for c in range(3)], axis=-1)
     rgb = np.clip(od_to_rgb(apply_transfer(od, m), dst.illuminant), 0, 255)
+    return _with_colour(sprite_p, rgb)
+
+
+def _with_colour(sprite_p: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """``sprite_p`` with its straight colour replaced by ``rgb`` (float, 0-255), premultiplied
+    again by the unchanged alpha."""
+    a = sprite_p[:, :, 3:4].astype(np.float32)
     out = np.empty_like(sprite_p)
     out[:, :, :3] = np.clip(rgb * (a / 255.0) + 0.5, 0, 255).astype(np.uint8)
     out[:, :, 3] = sprite_p[:, :, 3]
@@ -145,14 +151,9 @@ def scale_density(sprite_p: np.ndarray, factor: float, background: np.ndarray) -
     bg = np.maximum(np.asarray(background, np.float64), 1.0)
     levels = np.arange(256, dtype=np.float64)[:, None]
     lut = np.clip(bg * (np.maximum(levels, 1.0) / bg) ** factor + 0.5, 0, 255).astype(np.uint8)
-    a = sprite_p[:, :, 3:4].astype(np.float32)
-    straight = np.clip(sprite_p[:, :, :3].astype(np.float32) * 255.0 / np.maximum(a, 1.0)
-                       + 0.5, 0, 255).astype(np.uint8)
+    straight = unpremultiply(sprite_p)
     rgb = np.stack([lut[straight[:, :, c], c] for c in range(3)], axis=-1).astype(np.float32)
-    out = np.empty_like(sprite_p)
-    out[:, :, :3] = np.clip(rgb * (a / 255.0) + 0.5, 0, 255).astype(np.uint8)
-    out[:, :, 3] = sprite_p[:, :, 3]
-    return out
+    return _with_colour(sprite_p, rgb)
 
 
 def apply_optics(
