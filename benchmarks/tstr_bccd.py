@@ -139,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     dev = load_testset(bccd_dev_specs(data))
     voc72 = load_testset(str(data / "bccd" / "ImageSets" / "Main" / "test.txt"))
     real = read_annotations(data / "bccd" / "ImageSets" / "Main" / "trainval.txt")
+    import yaml
+
     extra = {}
     for item in args.yolo:
         key, sep, value = item.partition("=")
         if not sep:
             ap.error(f"--yolo expects KEY=VALUE, got {item!r}")
-        import yaml
-
         extra[key.strip()] = yaml.safe_load(value)
     opts = TrainOptions(model=args.model, imgsz=args.imgsz, batch=args.batch,
                         multi_scale=args.multi_scale, workers=args.workers, seed=args.seed,
