@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import PlacementConfig
+from . import gridjit
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -287,7 +288,8 @@ class GridPlacer(Placer):
     Each accepted box is registered in every grid cell its extent covers; a proposal's
     candidates are the boxes registered in the cells its extent covers. Two boxes whose
     interiors meet share a point, hence a grid cell, so no overlapping box is missed. A batch of
-    proposals is checked at once with array operations.
+    proposals is rounded, checked and its first fit registered by one compiled call
+    (:mod:`.gridjit`); the proposals are drawn here, so the random stream is the base loop's.
     """
 
     def __init__(self, width, height, threshold, cfg, rng, cell: int | None = None) -> None:
@@ -302,6 +304,8 @@ class GridPlacer(Placer):
         self.fill = np.zeros((self.rows, self.cols), np.int32)
         self.arr = np.zeros((64, 4))
         self.cov = np.ones(64)
+        self.mark = np.zeros(64, np.int64)  # deduplicates a proposal's candidates
+        self.stamp = np.zeros(1, np.int64)
 
     def _span(self, x0, y0, x1, y1):
         """Grid index ranges (inclusive) covered by the interior of boxes (arrays or floats)."""
@@ -317,6 +321,20 @@ class GridPlacer(Placer):
         bigger[:, :, : self.cap] = self.table
         self.table, self.cap = bigger, self.cap * 2
 
+    def _room(self, i: int) -> None:
+        """Make the per-box arrays hold box ``i``."""
+        while i >= len(self.arr):
+            self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
+            self.cov = np.concatenate([self.cov, np.ones_like(self.cov)])
+            self.mark = np.concatenate([self.mark, np.zeros_like(self.mark)])
+
+    def _insert(self, i: int, box) -> None:
+        """Put box ``i`` in the grid, growing the cells' capacity until it fits."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        while not gridjit.register(i, x0, y0, x1, y1, self.table, self.fill, self.cell,
+                                   self.pad):
+            self._grow()
+
     def neighbours(self, box):
         c0, r0, c1, r1 = (int(v) for v in self._span(*box))
         c0, r0 = max(c0, 0), max(r0, 0)
@@ -324,64 +342,54 @@ class GridPlacer(Placer):
         return sorted(set(ids[ids >= 0].tolist()))
 
     def register(self, i, box):
-        if i >= len(self.arr):
-            self.arr = np.concatenate([self.arr, np.zeros_like(self.arr)])
-            self.cov = np.concatenate([self.cov, np.ones_like(self.cov)])
+        self._room(i)
         self.arr[i] = box
         self.cov[i] = self.covers[i]
-        c0, r0, c1, r1 = (int(v) for v in self._span(*box))
-        c0, r0 = max(c0, 0), max(r0, 0)
-        c1, r1 = min(c1, self.cols - 1), min(r1, self.rows - 1)
-        while self.fill[r0 : r1 + 1, c0 : c1 + 1].max() >= self.cap:
-            self._grow()
-        for r in range(r0, r1 + 1):
-            for c in range(c0, c1 + 1):
-                self.table[r, c, self.fill[r, c]] = i
-                self.fill[r, c] += 1
+        self._insert(i, box)
 
     def first_fit(self, cands):
-        k = len(cands)
-        c0, r0, c1, r1 = self._span(cands[:, 0], cands[:, 1], cands[:, 2], cands[:, 3])
-        c0, r0 = np.maximum(c0, 0), np.maximum(r0, 0)
-        c1, r1 = np.minimum(c1, self.cols - 1), np.minimum(r1, self.rows - 1)
-        span_c = int((c1 - c0).max()) + 1
-        span_r = int((r1 - r0).max()) + 1
-        dc = np.arange(span_c)
-        dr = np.arange(span_r)
-        cc = c0[:, None, None] + dc[None, None, :]
-        rr = r0[:, None, None] + dr[None, :, None]
-        valid = (cc <= c1[:, None, None]) & (rr <= r1[:, None, None])
-        cc = np.minimum(cc, self.cols - 1)
-        rr = np.minimum(rr, self.rows - 1)
-        ids = self.table[rr, cc]  # (k, span_r, span_c, cap)
-        ids = np.where(valid[..., None], ids, -1).reshape(k, -1)
-        # a box registered in several covered cells is one candidate: keep its first copy
-        ids = np.sort(ids, axis=1)
-        dup = np.zeros_like(ids, bool)
-        dup[:, 1:] = ids[:, 1:] == ids[:, :-1]
-        ids = np.where(dup, -1, ids)
-        present = ids >= 0
-        n_checks = present.sum(axis=1)
-        other = self.arr[np.maximum(ids, 0)]  # (k, m, 4)
-        iw = np.minimum(cands[:, None, 2], other[..., 2]) - np.maximum(cands[:, None, 0],
-                                                                         other[..., 0])
-        ih = np.minimum(cands[:, None, 3], other[..., 3]) - np.maximum(cands[:, None, 1],
-                                                                         other[..., 1])
-        inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-        area_c = ((cands[:, 2] - cands[:, 0]) * (cands[:, 3] - cands[:, 1]))[:, None]
-        area_o = (other[..., 2] - other[..., 0]) * (other[..., 3] - other[..., 1])
-        union = area_c + area_o - inter
-        ratio = np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
-        over = present & (ratio > self.threshold)
-        lims = self.cov[np.maximum(ids, 0)]
-        if self.cover < 1.0 or (present & (lims < 1.0)).any():
-            over |= present & ((inter > self.cover * area_c) | (inter > lims * area_o))
-        ok = ~over.any(axis=1)
-        hit = np.flatnonzero(ok)
-        used = int(hit[0]) + 1 if hit.size else k
+        cands = np.ascontiguousarray(cands, dtype=np.float64)
+        j, used, checks = gridjit.first_fit(
+            cands, self.table, self.fill, self.arr, self.cov, self.mark, self.stamp, self.cell,
+            self.pad, float(self.threshold), float(self.cover),
+        )
         self.stats.attempts += used
-        self.stats.checks += int(n_checks[:used].sum())
-        return int(hit[0]) if hit.size else -1
+        self.stats.checks += checks
+        return j
+
+    def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
+        # the base loop (same draws, same rounding), one compiled call per batch
+        if inside:
+            if w > self.width or h > self.height:
+                return None
+            lo, hi = (w / 2, h / 2), (self.width - w / 2, self.height - h / 2)
+        else:
+            lo, hi = (0.0, 0.0), (float(self.width), float(self.height))
+        n = len(self.boxes)
+        self._room(n)
+        stats = self.stats
+        args = (float(w), float(h), bool(inside), float(self.width), float(self.height), n)
+        left = self.cfg.max_attempts
+        batch = self.batch
+        while left > 0:
+            k = min(batch, left)
+            left -= k
+            batch *= 2
+            centres = self.propose_centres(lo, hi, k)
+            j, used, checks, x0, y0, done = gridjit.place_batch(
+                centres, *args, self.table, self.fill, self.arr, self.cov, self.mark,
+                self.stamp, self.cell, self.pad, float(self.threshold), float(self.cover),
+            )
+            stats.attempts += used
+            stats.checks += checks
+            if j >= 0:
+                box = (x0, y0, float(x0 + w), float(y0 + h))
+                self.boxes.append(box)
+                self.covers.append(self.cover)
+                if not done:
+                    self._insert(n, box)
+                return int(x0), int(y0)
+        return None
 
 
 def lsh_hash(normals: np.ndarray, point: np.ndarray) -> bytes:
