@@ -140,6 +140,22 @@ def test_resume_after_kill_is_byte_identical(tmp_path):
     assert tree_digest(tmp_path / "cut") == tree_digest(tmp_path / "full")
 
 
+def test_resume_removes_the_temporary_files_of_a_killed_run(tmp_path):
+    cfg = _cfg(count=3)
+    generate_dataset(cfg, tmp_path / "full", pool=POOL)
+    generate_dataset(cfg.replace(count=3), tmp_path / "cut", pool=POOL)
+    # as a kill between writing a temporary file and renaming it leaves the folder
+    (tmp_path / "cut" / "records" / "smear_000002.json").unlink()
+    stale = tmp_path / "cut" / "images" / ".smear_000002.jpg.4242.tmp"
+    stale.write_bytes(b"half a jpeg")
+    manifest = read_manifest(tmp_path / "cut")
+    fileio.atomic_write_json(tmp_path / "cut" / "manifest.json",
+                             {**manifest, "status": "incomplete"})
+    generate_dataset(cfg, tmp_path / "cut", pool=POOL, resume=True)
+    assert not stale.exists()
+    assert tree_digest(tmp_path / "cut") == tree_digest(tmp_path / "full")
+
+
 def test_resume_refuses_another_config_or_pool(tmp_path):
     cfg = _cfg(count=2)
     generate_dataset(cfg, tmp_path / "ds", pool=POOL)

@@ -33,13 +33,18 @@ import numpy as np
 from . import __version__
 from .config import GenerationConfig
 from .errors import ConfigError, DatasetError, HemosynthError, PoolError
-from .fileio import atomic_write_bytes, atomic_write_json, encode_image
+from .fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    encode_image,
+    remove_stale_temporaries,
+)
 from .formats import WRITERS
 from .formats.coco import window_rle
 from .pools.store import Pool, open_pool
 from .smear.counts import GROUPS, Census
 from .smear.plan import SmearPlan, plan_smear
-from .smear.render import render, visibility
+from .smear.render import pack_sprites, render, visibility
 from .taxonomy import MAIN_OF, RBC, label_set
 
 MANIFEST = "manifest.json"
@@ -124,7 +129,8 @@ def make_smear(
     """Plan and render smear ``index``; return the RGB image and its record."""
     plan, sprites = plan_smear(cfg, pool, index, census, keep_sprites=True)
     want_masks = cfg.output.coco_masks
-    frac, area, masks = visibility(plan, sprites, masks=want_masks)
+    pack = pack_sprites(plan, sprites)
+    frac, area, masks = visibility(plan, sprites, masks=want_masks, pack=pack)
     rles = None
     if masks is not None:
         rles = []
@@ -135,7 +141,7 @@ def make_smear(
                 continue
             rles.append(window_rle(m, int(clipped[i, 0]), int(clipped[i, 1]), plan.width,
                                    plan.height))
-    image = render(plan, sprites, cfg.render)
+    image = render(plan, sprites, cfg.render, pack=pack)
     return image, make_record(plan, smear_name(index, cfg), frac, area, rles,
                               cfg.output.box_margin)
 
@@ -393,6 +399,7 @@ def _prepare_folder(
                     f"{old.get('pool', {}).get('fingerprint', '?')[:12]}, now "
                     f"{pool.fingerprint[:12]})"
                 )
+            remove_stale_temporaries(root)  # half-written files of the interrupted run
             return
         else:
             raise DatasetError(

@@ -36,6 +36,19 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise DatasetError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
+def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:
+    """Delete the temporary files (``.NAME.PID.tmp``) that a killed writer left under ``root``.
+
+    Returns the number removed.
+    """
+    n = 0
+    for tmp in Path(root).rglob(".*.tmp"):
+        if tmp.is_file() and tmp.name.count(".") >= 3:
+            tmp.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Text variant of :func:`atomic_write_bytes` (UTF-8)."""
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -74,6 +74,18 @@ def mp_context(preload: tuple[str, ...] = ("hemosynth.dataset", "hemosynth.paral
     return mp.get_context("spawn")
 
 
+def warm_up_kernels() -> None:
+    """Compile the numba kernels, or load them from their disk cache, in this process.
+
+    Called before worker processes start: the first compilation (a few seconds) happens once
+    and writes the cache, and each worker then only loads it.
+    """
+    from .smear import gridjit, kernels
+
+    gridjit.warm_up()
+    kernels.warm_up()
+
+
 def _batches(indices: list[int], size: int) -> list[list[int]]:
     return [indices[i : i + size] for i in range(0, len(indices), size)]
 
@@ -93,6 +105,7 @@ def run_local(
             yield ctx.produce(i)
         return
     spec = _pool_spec(pool)
+    warm_up_kernels()
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp_context()) as ex:
         pending = {
             ex.submit(_produce_batch, cfg, spec, str(root), b) for b in _batches(indices, 4)
@@ -124,6 +137,7 @@ def run_dask(
             "executor: dask needs the dask extra (pip install 'hemosynth[dask]')"
         ) from None
     spec = _pool_spec(pool)
+    warm_up_kernels()
     cluster = None
     if scheduler:
         client = Client(scheduler)

@@ -37,7 +37,7 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,39 @@ class Pool:
     def load(self, sprite_id: int) -> np.ndarray:
         """Pixels of sprite ``sprite_id``, an RGBA uint8 array of shape (H, W, 4)."""
         raise NotImplementedError
+
+    #: bytes of derived arrays (see :meth:`derived`) a pool keeps in each process
+    DERIVED_BYTES = 128 << 20
+
+    def derived(
+        self, kind: str, sprite_id: int, make: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """``make(self.load(sprite_id))``, computed once per ``kind`` and kept (read-only).
+
+        For what a generator derives from a sprite the same way in every smear (premultiplied
+        and edge-shaped sources); a least-recently-used cache of at most
+        :data:`DERIVED_BYTES`, never pickled with the pool.
+        """
+        cache = self.__dict__.setdefault("_derived", OrderedDict())
+        key = (kind, int(sprite_id))
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+        out = make(self.load(sprite_id))
+        out.flags.writeable = False
+        cache[key] = out
+        self._derived_bytes = self.__dict__.get("_derived_bytes", 0) + out.nbytes
+        while self._derived_bytes > self.DERIVED_BYTES and len(cache) > 1:
+            _, old = cache.popitem(last=False)
+            self._derived_bytes -= old.nbytes
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_derived", None)
+        state.pop("_derived_bytes", None)
+        return state
 
     def __len__(self) -> int:
         return len(self.records)

@@ -24,8 +24,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .kernels import optics_pass, restain_premultiplied
 from .sprite import unpremultiply
-from .stain import StainProfile, apply_transfer, od_to_rgb, rgb_to_od, stain_transfer
+from .stain import StainProfile, rgb_to_od, stain_transfer
 
 #: size of the background's low-frequency structure, in micrometres
 UNEVENNESS_SCALE_UM = 40.0
@@ -51,8 +52,8 @@ def low_frequency_field(
                       interpolation=cv2.INTER_CUBIC)
 
 
-#: smooth fields (background, vignetting) are computed at 1/LOW_RES of the image's size and
-#: then interpolated: they vary over hundreds of pixels, and this saves most of their cost
+#: the background's colour is computed at 1/LOW_RES of the image's size and then
+#: interpolated: it varies over hundreds of pixels, and this saves most of its cost
 LOW_RES = 8
 
 
@@ -86,11 +87,13 @@ def make_field(
 
 
 @lru_cache(maxsize=16)
-def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, tuple]:
-    """OD per uint8 level under ``src`` (3, 256) and the OD maps to ``dst``."""
+def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, np.ndarray]:
+    """OD per uint8 level under ``src`` (3, 256) and the OD map to ``dst`` as one matrix
+    (``od @ P @ D + od @ R`` of :func:`~hemosynth.smear.stain.stain_transfer`)."""
     levels = np.maximum(np.arange(256, dtype=np.float32), 0.5)
     od = np.stack([rgb_to_od(levels, src.illuminant[c]) for c in range(3)])
-    return od, stain_transfer(src, dst)
+    p, d, r = stain_transfer(src, dst)
+    return od, (p @ d + r).astype(np.float32)
 
 
 def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.ndarray:
@@ -109,11 +112,8 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
     """
     if src == dst:
         return sprite_p
-    straight = unpremultiply(sprite_p)
-    lut, m = _transfer_luts(src, dst)
-    od = np.stack([lut[c][straight[:, :, c]] for c in range(3)], axis=-1)
-    rgb = np.clip(od_to_rgb(apply_transfer(od, m), dst.illuminant), 0, 255)
-    return _with_colour(sprite_p, rgb)
+    lut, mat = _transfer_luts(src, dst)
+    return restain_premultiplied(sprite_p, lut, mat, dst.illuminant)
 
 
 def _with_colour(sprite_p: np.ndarray, rgb: np.ndarray) -> np.ndarray:
@@ -172,7 +172,14 @@ def apply_optics(
         root of the local brightness). Zero switches an effect off.
     um_per_px : float
     rng : numpy.random.Generator
-        Draws the defocus map, then the noise, always (see the module docstring).
+        Draws the defocus map, then the noise's seed, always (see the module docstring).
+
+    Notes
+    -----
+    The defocus mix, fall-off and noise are one compiled pass
+    (:func:`hemosynth.smear.kernels.optics_pass`): each pixel moves toward the image blurred
+    at the full defocus by the local weight, is multiplied by the illumination gain and rounded,
+    and gets one luminance noise draw.
 
     Returns
     -------
@@ -180,43 +187,16 @@ def apply_optics(
     """
     h, w = img.shape[:2]
     focus_grid = _low_grid(w, h, DEFOCUS_SCALE_UM / um_per_px, rng)
-    noise = rng.standard_normal((h, w), dtype=np.float32)
+    noise_seed = int(rng.integers(2**63))
     out = img
     base = float(optics.get("blur_um", 0.0)) / um_per_px
     if base > 0.2:
         out = cv2.GaussianBlur(out, (0, 0), base)
     sigma = float(optics.get("defocus_um", 0.0)) / um_per_px
-    if sigma > 0.2:
-        focus = cv2.resize(focus_grid, (w, h), interpolation=cv2.INTER_LINEAR)
-        wgt = np.clip(0.5 + 0.5 * focus, 0.0, 1.0)
-        blurred = cv2.GaussianBlur(out, (0, 0), sigma)
-        out = cv2.blendLinear(out, blurred, 1.0 - wgt, wgt)
+    blurred = cv2.GaussianBlur(out, (0, 0), sigma) if sigma > 0.2 else None
     vig = float(optics.get("vignetting", 0.0))
-    if vig > 0:
-        sw, sh = _small(w, h)
-        gain_small = _falloff(sw, sh, vig, optics.get("vignette_centre", (0.5, 0.5)))
-        gain = cv2.resize(gain_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        # blendLinear normalises by the weights' sum (1 here): out * gain + 0 * (1 - gain)
-        out = cv2.blendLinear(out, np.zeros_like(out), gain, 1.0 - gain)
     sd = float(optics.get("noise_sd", 0.0))
-    if sd > 0:
-        # luminance noise, its sd growing with the square root of the local brightness
-        lum = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        lum *= np.float32(1.0 / 255.0)
-        amp = cv2.sqrt(lum)
-        amp *= noise
-        amp *= np.float32(sd)
-        np.rint(amp, out=amp)
-        n16 = amp.astype(np.int16)
-        out = cv2.add(out, cv2.merge([n16, n16, n16]), dtype=cv2.CV_8U)
-    return out if out is not img else img.copy()
-
-
-def _falloff(w: int, h: int, amount: float, centre) -> np.ndarray:
-    """Illumination gain, 1 at ``centre`` falling to ``1 - amount`` at the farthest corner."""
-    cx, cy = float(centre[0]) * w, float(centre[1]) * h
-    ys = (np.arange(h, dtype=np.float32) - cy)[:, None]
-    xs = (np.arange(w, dtype=np.float32) - cx)[None, :]
-    r2 = xs * xs + ys * ys
-    far = max((cx) ** 2, (w - cx) ** 2) + max((cy) ** 2, (h - cy) ** 2)
-    return 1.0 - amount * r2 / np.float32(far)
+    if blurred is None and vig <= 0 and sd <= 0:
+        return out if out is not img else img.copy()
+    return optics_pass(out, blurred, focus_grid, max(vig, 0.0),
+                       optics.get("vignette_centre", (0.5, 0.5)), max(sd, 0.0), noise_seed)

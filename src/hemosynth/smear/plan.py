@@ -264,16 +264,19 @@ def _field_boxes(
 
 
 class SourceSprites:
-    """A smear's source sprites, prepared once per sprite id: premultiplied, re-stained from
-    the pool's stain to the smear's (stain harmonisation), and edge-shaped by the blender.
+    """A smear's source sprites, prepared once per sprite id: premultiplied, edge-shaped by
+    the blender, and re-stained from the pool's stain to the smear's (stain harmonisation).
 
     Preparing the source, before the rotation and rescaling, costs one preparation per
-    distinct sprite of the smear instead of one per pasted cell.
+    distinct sprite of the smear instead of one per pasted cell; the premultiplied, shaped
+    source is the same in every smear, so the pool keeps it (:meth:`Pool.derived`) and only
+    the re-staining is done per smear.
     """
 
     def __init__(self, pool: Pool, cfg: GenerationConfig, appearance: dict[str, Any]) -> None:
         self.pool = pool
         self.shape = BLENDERS[cfg.render.blend].shape
+        self.kind = f"shaped:{cfg.render.blend}"
         look = appearance if appearance else default_appearance(cfg.render)
         src = StainProfile.from_dict(look["source_stain"])
         dst = StainProfile.from_dict(look["stain"])
@@ -284,11 +287,14 @@ class SourceSprites:
         """The prepared (premultiplied) source of ``sprite_id``."""
         out = self._cache.get(sprite_id)
         if out is None:
-            out = premultiply(self.pool.load(sprite_id))
+            out = self.pool.derived(self.kind, sprite_id, self._shaped)
             if self.stains is not None:
                 out = harmonise(out, *self.stains)
-            out = self._cache[sprite_id] = self.shape(out)
+            self._cache[sprite_id] = out
         return out
+
+    def _shaped(self, rgba: np.ndarray) -> np.ndarray:
+        return self.shape(premultiply(rgba))
 
 
 def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:

@@ -25,6 +25,7 @@ import numpy as np
 from ..config import DEFAULT_UM_PER_PX, RenderConfig
 from .appearance import default_appearance
 from .canvas import apply_optics, make_field
+from .kernels import SpritePack, composite_pack, visibility_pack
 from .sprite import alpha_extent, unpremultiply
 from .stain import StainProfile
 
@@ -152,8 +153,13 @@ def make_background(
     return make_field(width, height, stain, float(look["unevenness"]), um_per_px, rng)
 
 
+def pack_sprites(plan, sprites: Sequence[np.ndarray]) -> SpritePack:
+    """The plan's transformed sprites packed with their paste points, for the kernels."""
+    return SpritePack.build(sprites, plan.boxes[:, :2].astype(np.int64))
+
+
 def render(
-    plan, sprites: Sequence[np.ndarray], cfg: RenderConfig
+    plan, sprites: Sequence[np.ndarray], cfg: RenderConfig, pack: SpritePack | None = None
 ) -> np.ndarray:
     """Draw a planned smear.
 
@@ -164,6 +170,9 @@ def render(
         The plan's transformed, re-stained, shaped, premultiplied sprites, in plan order
         (see :func:`hemosynth.smear.plan.prepare_sprites`).
     cfg : RenderConfig
+    pack : SpritePack, optional
+        ``sprites`` already packed (:func:`pack_sprites`), to share one pack with
+        :func:`visibility`.
 
     Returns
     -------
@@ -174,18 +183,32 @@ def render(
     look = plan.appearance if plan.appearance else default_appearance(cfg)
     canvas = make_background(plan.width, plan.height, cfg, rng, look, plan.um_per_px)
     composite = BLENDERS[cfg.blend].composite
-    for i, s in enumerate(sprites):
-        composite(canvas, s, int(plan.boxes[i, 0]), int(plan.boxes[i, 1]))
+    if composite is composite_over:  # all sprites in one compiled loop, byte for byte the same
+        composite_pack(canvas, pack if pack is not None else pack_sprites(plan, sprites))
+    else:
+        for i, s in enumerate(sprites):
+            composite(canvas, s, int(plan.boxes[i, 0]), int(plan.boxes[i, 1]))
     return apply_optics(canvas, look["optics"], plan.um_per_px, rng)
 
 
 def visibility(
-    plan, sprites: Sequence[np.ndarray], masks: bool = False
+    plan, sprites: Sequence[np.ndarray], masks: bool = False, pack: SpritePack | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None] | None]:
     """Visible fraction and visible area of every planned cell, from the alphas alone.
 
     A cell's visible weight at a pixel is its alpha times the transparency of every cell drawn
-    above it; parts outside the field are invisible.
+    above it; parts outside the field are invisible. Computed by
+    :func:`hemosynth.smear.kernels.visibility_pack`.
+
+    Parameters
+    ----------
+    plan : SmearPlan
+    sprites : sequence of ndarray
+        As for :func:`render`.
+    masks : bool
+        Also return the visible masks.
+    pack : SpritePack, optional
+        ``sprites`` already packed.
 
     Returns
     -------
@@ -196,26 +219,5 @@ def visibility(
     visible_masks : list of ndarray or None
         With ``masks``, each cell's boolean visible mask inside its clipped box.
     """
-    n = len(sprites)
-    frac = np.zeros(n)
-    area = np.zeros(n, np.int64)
-    out_masks: list[np.ndarray | None] | None = [None] * n if masks else None
-    trans = np.ones((plan.height, plan.width), np.float32)
-    for i in range(n - 1, -1, -1):
-        s = sprites[i]
-        a = s[:, :, 3].astype(np.float32) / 255.0
-        total = float(a.sum())
-        x0, y0 = int(plan.boxes[i, 0]), int(plan.boxes[i, 1])
-        win = paste_window(x0, y0, s.shape[1], s.shape[0], plan.width, plan.height)
-        if win is None or total == 0:
-            continue
-        cr, cc, sr, sc = win
-        t = trans[cr, cc]
-        contrib = a[sr, sc] * t
-        frac[i] = float(contrib.sum()) / total
-        vis = contrib >= 0.5
-        area[i] = int(vis.sum())
-        if out_masks is not None:
-            out_masks[i] = vis
-        t *= 1.0 - a[sr, sc]
-    return frac, area, out_masks
+    pack = pack if pack is not None else pack_sprites(plan, sprites)
+    return visibility_pack(pack, plan.width, plan.height, masks)

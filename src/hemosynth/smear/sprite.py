@@ -7,6 +7,8 @@ cell is exactly the transformed sprite's extent at its paste point.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -63,29 +65,32 @@ def transform_sprite(rgba: np.ndarray, angle: float, flip: bool, scale: float) -
 
 def transform_premultiplied(src: np.ndarray, angle: float, flip: bool, scale: float) -> np.ndarray:
     """:func:`transform_sprite` for a sprite that is already premultiplied."""
-    if flip:
-        src = src[:, ::-1]
     if scale < 0.5:
+        if flip:
+            src, flip = src[:, ::-1], False
         # area averaging before the rotation avoids aliasing on strong shrinks
         h, w = src.shape[:2]
         nw, nh = max(1, round(w * scale * 2)), max(1, round(h * scale * 2))
         src = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_AREA)
         scale = scale * w / nw
     h, w = src.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    ow = int(np.ceil(w * cos + h * sin)) + 2
-    oh = int(np.ceil(w * sin + h * cos)) + 2
-    m[0, 2] += ow / 2 - w / 2
-    m[1, 2] += oh / 2 - h / 2
+    t = math.radians(angle)
+    a, b = scale * math.cos(t), scale * math.sin(t)  # OpenCV's getRotationMatrix2D
+    ow = math.ceil(w * abs(a) + h * abs(b)) + 2
+    oh = math.ceil(w * abs(b) + h * abs(a)) + 2
+    tx = (1 - a) * w / 2 - b * h / 2 + ow / 2 - w / 2
+    ty = b * w / 2 + (1 - a) * h / 2 + oh / 2 - h / 2
+    if flip:  # mirror the source (x -> w - 1 - x) before the map
+        m = np.array([[-a, b, a * (w - 1) + tx], [b, a, -b * (w - 1) + ty]])
+    else:
+        m = np.array([[a, b, tx], [-b, a, ty]])
     out = cv2.warpAffine(
         src, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
-    ext = alpha_extent(out[:, :, 3])
-    if ext is None:  # a sprite shrunk below one pixel: keep its centre pixel
+    x0, y0, bw, bh = cv2.boundingRect(out[:, :, 3])  # the extent of alpha > 0
+    if bw == 0:  # a sprite shrunk below one pixel: keep its centre pixel
         out = np.zeros((1, 1, 4), np.uint8)
         out[0, 0] = src[h // 2, w // 2]
         out[0, 0, 3] = max(1, out[0, 0, 3])
         return out
-    x0, y0, x1, y1 = ext
-    return np.ascontiguousarray(out[y0:y1, x0:x1])
+    return out[y0 : y0 + bh, x0 : x0 + bw].copy()

@@ -1,0 +1,405 @@
+"""Compiled (numba) loops of rendering: pasting many sprites, visibility, and the optics pass.
+
+A smear has hundreds of small sprites and five million pixels; in numpy each sprite costs a
+handful of temporary arrays, and each optical effect a pass over the frame. These kernels do
+the same arithmetic in one compiled loop each. Their plain numpy counterparts stay in
+:mod:`hemosynth.smear.render` (:func:`~hemosynth.smear.render.composite_over`,
+:func:`~hemosynth.smear.render.visibility_reference`) and the tests hold the two equal.
+
+Sprites travel as a :class:`SpritePack`: one flat uint8 buffer of premultiplied RGBA pixels
+with each sprite's offset, height and width, and its paste point.
+
+The kernels are compiled on first use and cached on disk (``cache=True``); :func:`warm_up`
+compiles or loads them before worker processes start, so that each worker only loads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
+
+import numba
+import numpy as np
+
+_U = np.uint64
+
+
+@dataclass(frozen=True)
+class SpritePack:
+    """Sprites packed for the kernels.
+
+    Attributes
+    ----------
+    buf : ndarray of shape (S,), uint8
+        Every sprite's premultiplied RGBA pixels, row-major, one after the other.
+    offsets : ndarray of shape (N,), int64
+        Index in ``buf`` of each sprite's first byte.
+    shapes : ndarray of shape (N, 2), int64
+        ``(h, w)`` of each sprite.
+    xy : ndarray of shape (N, 2), int64
+        Paste point (top-left corner) of each sprite on the canvas.
+    """
+
+    buf: np.ndarray
+    offsets: np.ndarray
+    shapes: np.ndarray
+    xy: np.ndarray
+
+    @classmethod
+    def build(cls, sprites: Sequence[np.ndarray], xy: np.ndarray) -> SpritePack:
+        """Pack ``sprites`` (each (h, w, 4) uint8) pasted at ``xy`` (N, 2) top-left corners."""
+        n = len(sprites)
+        shapes = np.zeros((n, 2), np.int64)
+        for i, s in enumerate(sprites):
+            shapes[i] = s.shape[:2]
+        sizes = shapes[:, 0] * shapes[:, 1] * 4
+        offsets = np.zeros(n, np.int64)
+        if n:
+            offsets[1:] = np.cumsum(sizes)[:-1]
+            buf = np.concatenate([s.reshape(-1) for s in sprites])
+        else:
+            buf = np.zeros(0, np.uint8)
+        return cls(buf, offsets, shapes, np.asarray(xy, np.int64).reshape(n, 2))
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+@numba.njit(cache=True, nogil=True)
+def _composite(canvas, buf, offsets, shapes, xy):  # pragma: no cover - compiled
+    height, width = canvas.shape[0], canvas.shape[1]
+    flat = canvas.reshape(height * width * 3)
+    for i in range(offsets.shape[0]):
+        h, w = shapes[i, 0], shapes[i, 1]
+        x0, y0 = xy[i, 0], xy[i, 1]
+        cx0, cx1 = max(x0, 0), min(x0 + w, width)
+        cy0, cy1 = max(y0, 0), min(y0 + h, height)
+        for y in range(cy0, cy1):
+            p = offsets[i] + ((y - y0) * w + (cx0 - x0)) * 4
+            q = (y * width + cx0) * 3
+            for _ in range(cx1 - cx0):
+                a = buf[p + 3]
+                if a == 255:  # opaque: the sprite's colour
+                    flat[q] = buf[p]
+                    flat[q + 1] = buf[p + 1]
+                    flat[q + 2] = buf[p + 2]
+                elif a != 0:
+                    inv = np.int32(255) - np.int32(a)
+                    for c in range(3):
+                        v = np.int32(flat[q + c]) * inv + np.int32(127)
+                        v = ((v + np.int32(1) + (v >> 8)) >> 8) + np.int32(buf[p + c])  # v // 255
+                        flat[q + c] = min(v, np.int32(255))
+                p += 4
+                q += 3
+
+
+def composite_pack(canvas: np.ndarray, pack: SpritePack) -> None:
+    """Paste every sprite of ``pack`` in order onto ``canvas`` (RGB uint8), in place.
+
+    The same premultiplied "over" as :func:`hemosynth.smear.render.composite_over`, byte for
+    byte.
+    """
+    if len(pack):
+        _composite(canvas, pack.buf, pack.offsets, pack.shapes, pack.xy)
+
+
+@numba.njit(cache=True, nogil=True)
+def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no cover - compiled
+    n = offsets.shape[0]
+    frac = np.zeros(n)
+    area = np.zeros(n, np.int64)
+    trans = np.ones(height * width, np.float32)
+    one = np.float32(1.0)
+    half = np.float32(0.5)
+    level = np.arange(256).astype(np.float32) / np.float32(255.0)
+    for i in range(n - 1, -1, -1):
+        h, w = shapes[i, 0], shapes[i, 1]
+        x0, y0 = xy[i, 0], xy[i, 1]
+        o = offsets[i]
+        mass = 0
+        for k in range(h * w):
+            mass += np.int64(buf[o + 4 * k + 3])
+        cx0, cx1 = max(x0, 0), min(x0 + w, width)
+        cy0, cy1 = max(y0, 0), min(y0 + h, height)
+        if cx0 >= cx1 or cy0 >= cy1 or mass == 0:
+            continue
+        seen = 0.0
+        count = 0
+        for y in range(cy0, cy1):
+            k = (y - y0) * w + (cx0 - x0)
+            q = y * width + cx0
+            for _ in range(cx1 - cx0):
+                a8 = buf[o + 4 * k + 3]
+                if a8 != 0:
+                    t = trans[q]
+                    if a8 == 255:
+                        contrib = t
+                        trans[q] = 0.0
+                    else:
+                        a = level[a8]
+                        contrib = a * t
+                        trans[q] = t * (one - a)
+                    seen += contrib
+                    if contrib >= half:
+                        count += 1
+                        masks[o // 4 + k] = 1
+                k += 1
+                q += 1
+        frac[i] = seen / (mass / 255.0)
+        area[i] = count
+    return frac, area
+
+
+def visibility_pack(
+    pack: SpritePack, width: int, height: int, masks: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None] | None]:
+    """Visible fraction, visible area and (optionally) visible masks of every packed sprite.
+
+    The kernel of :func:`hemosynth.smear.render.visibility` (see there for the definitions);
+    the per-pixel arithmetic is the same float32 as the reference, the sums are float64.
+
+    Returns
+    -------
+    fraction : ndarray of shape (N,)
+    area : ndarray of shape (N,), int64
+    visible_masks : list of ndarray or None
+        With ``masks``, each sprite's boolean visible mask inside its clipped window (None for
+        a sprite wholly outside the field).
+    """
+    n = len(pack)
+    flat = np.zeros(pack.buf.size // 4, np.uint8)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, np.int64), [] if masks else None
+    frac, area = _visibility(pack.buf, pack.offsets, pack.shapes, pack.xy, height, width, flat)
+    if not masks:
+        return frac, area, None
+    out: list[np.ndarray | None] = []
+    for i in range(n):
+        h, w = (int(v) for v in pack.shapes[i])
+        x0, y0 = (int(v) for v in pack.xy[i])
+        cx0, cx1 = max(x0, 0), min(x0 + w, width)
+        cy0, cy1 = max(y0, 0), min(y0 + h, height)
+        o = int(pack.offsets[i]) // 4
+        opaque = pack.buf[4 * o + 3 : 4 * (o + h * w) : 4].any()
+        if cx0 >= cx1 or cy0 >= cy1 or not opaque:
+            out.append(None)
+            continue
+        m = flat[o : o + h * w].reshape(h, w)[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        out.append(m.astype(bool))
+    return frac, area, out
+
+
+# -- stain harmonisation ------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _restain(sprite, lut, mat, illuminant):  # pragma: no cover - compiled
+    h, w = sprite.shape[0], sprite.shape[1]
+    out = np.zeros_like(sprite)
+    od = np.zeros(3, np.float32)
+    ln10 = np.float32(np.log(10.0))
+    for y in range(h):
+        for x in range(w):
+            a = sprite[y, x, 3]
+            out[y, x, 3] = a
+            if a == 0:
+                continue
+            af = np.float32(a)
+            for c in range(3):  # unpremultiply to a straight uint8 level, then its density
+                level = min(int(np.float32(sprite[y, x, c]) * np.float32(255.0) / af
+                                + np.float32(0.5)), 255)
+                od[c] = lut[c, level]
+            for c in range(3):
+                d = od[0] * mat[0, c] + od[1] * mat[1, c] + od[2] * mat[2, c]
+                v = min(max(illuminant[c] * np.exp(-d * ln10), np.float32(0.0)),
+                        np.float32(255.0))
+                out[y, x, c] = min(int(v * (af / np.float32(255.0)) + np.float32(0.5)), 255)
+    return out
+
+
+def restain_premultiplied(
+    sprite_p: np.ndarray, lut: np.ndarray, mat: np.ndarray, illuminant: np.ndarray
+) -> np.ndarray:
+    """Map a premultiplied sprite's straight colours through a linear optical-density map.
+
+    Parameters
+    ----------
+    sprite_p : ndarray of shape (h, w, 4), uint8
+    lut : ndarray of shape (3, 256), float32
+        Optical density of each straight uint8 level, per channel.
+    mat : ndarray of shape (3, 3), float32
+        ``od_out = od @ mat``.
+    illuminant : ndarray of shape (3,)
+        The output's white.
+
+    Returns
+    -------
+    ndarray of shape (h, w, 4), uint8
+        Premultiplied again by the unchanged alpha; pixels of alpha 0 stay 0.
+    """
+    return _restain(np.ascontiguousarray(sprite_p), np.asarray(lut, np.float32),
+                    np.asarray(mat, np.float32), np.asarray(illuminant, np.float32))
+
+
+# -- optics -------------------------------------------------------------------------------------
+
+#: the standard normal's quantiles at (i + 0.5) / 65536: sensor noise is drawn by indexing
+#: this table with 16 random bits (a normal draw to 1/65536 of probability, within +-4.3 sd)
+NOISE_LEVELS = 16
+
+
+@lru_cache(maxsize=1)
+def normal_table() -> np.ndarray:
+    """Quantiles of the standard normal at ``(i + 0.5) / 2**16``, float32 of shape (65536,)."""
+    n = 1 << NOISE_LEVELS
+    inv = NormalDist().inv_cdf
+    return np.array([inv((i + 0.5) / n) for i in range(n)], np.float32)
+
+
+@numba.njit(inline="always")
+def _splitmix(state):  # pragma: no cover - compiled
+    state = state + _U(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> _U(30))) * _U(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U(27))) * _U(0x94D049BB133111EB)
+    return state, z ^ (z >> _U(31))
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_axis(n_out, n_in):  # pragma: no cover - compiled
+    """Source index and weight of a bilinear upsampling axis (half-pixel centres, clamped)."""
+    idx = np.zeros(n_out, np.int64)
+    frac = np.zeros(n_out, np.float32)
+    scale = n_in / n_out
+    for k in range(n_out):
+        s = (k + 0.5) * scale - 0.5
+        if s < 0.0:
+            s = 0.0
+        i = int(s)
+        if i >= n_in - 1:
+            i = n_in - 2 if n_in > 1 else 0
+            s = float(n_in - 1)
+        idx[k] = i
+        frac[k] = s - i
+    return idx, frac
+
+
+@numba.njit(cache=True, nogil=True)
+def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise_sd, table, seed):
+    # pragma: no cover - compiled
+    height, width = img.shape[0], img.shape[1]
+    n = 3 * width
+    src = img.reshape(height, n)
+    out = np.empty((height, n), np.uint8)
+    fh, fw = focus.shape[0], focus.shape[1]
+    use_focus = blurred.shape[0] == height
+    soft = blurred.reshape(blurred.shape[0], 3 * blurred.shape[1])
+    xi, xf = _linear_axis(width, fw)
+    yi, yf = _linear_axis(height, fh)
+    dx2 = np.empty(width)
+    for x in range(width):
+        dx2[x] = (x + 0.5 - cx) * (x + 0.5 - cx)
+    keep = np.empty(n, np.float32)  # weight of the sharp pixel (times the gain)
+    mix = np.zeros(n, np.float32)  # weight of the blurred pixel (times the gain)
+    z = np.zeros(width, np.float32)
+    lum = np.zeros(width, np.float32)
+    state = _U(seed)
+    bits = _U(0)
+    mask16 = _U(0xFFFF)
+    half = np.float32(0.5)
+    for y in range(height):
+        dy2 = (y + 0.5 - cy) * (y + 0.5 - cy)
+        r0, fy = yi[y], yf[y]
+        r1 = min(r0 + 1, fh - 1)
+        for x in range(width):
+            g = np.float32(1.0 - gain_amount * (dx2[x] + dy2) / far)
+            w = np.float32(0.0)
+            if use_focus:
+                c0, fx = xi[x], xf[x]
+                c1 = min(c0 + 1, fw - 1)
+                top = focus[r0, c0] + (focus[r0, c1] - focus[r0, c0]) * fx
+                bot = focus[r1, c0] + (focus[r1, c1] - focus[r1, c0]) * fx
+                f = top + (bot - top) * fy
+                w = min(max(half + half * f, np.float32(0.0)), np.float32(1.0))
+            for c in range(3):
+                keep[3 * x + c] = (np.float32(1.0) - w) * g
+                mix[3 * x + c] = w * g
+        row = src[y]
+        dst = out[y]
+        if use_focus:
+            srow = soft[y]
+            for k in range(n):
+                v = np.float32(row[k]) * keep[k] + np.float32(srow[k]) * mix[k] + half
+                dst[k] = np.uint8(min(v, np.float32(255.0)))
+        else:
+            for k in range(n):
+                v = np.float32(row[k]) * keep[k] + half
+                dst[k] = np.uint8(min(v, np.float32(255.0)))
+        if noise_sd > 0.0:
+            for x in range(0, width, 4):
+                state, bits = _splitmix(state)
+                for j in range(min(4, width - x)):
+                    z[x + j] = table[np.int64(bits & mask16)]
+                    bits = bits >> _U(16)
+            for x in range(width):
+                # luminance as OpenCV's RGB2GRAY computes it
+                lum[x] = np.float32((np.int32(dst[3 * x]) * 4899 + np.int32(dst[3 * x + 1]) * 9617
+                                     + np.int32(dst[3 * x + 2]) * 1868 + 8192) >> 14)
+            sd = np.float32(noise_sd)
+            for x in range(width):
+                amp = np.sqrt(lum[x] * np.float32(1.0 / 255.0)) * z[x] * sd
+                d = np.int32(np.floor(amp + half))
+                for c in range(3):
+                    v = np.int32(dst[3 * x + c]) + d
+                    dst[3 * x + c] = np.uint8(min(max(v, 0), 255))
+    return out.reshape(height, width, 3)
+
+
+def optics_pass(
+    img: np.ndarray, blurred: np.ndarray | None, focus_grid: np.ndarray, vignetting: float,
+    centre: Sequence[float], noise_sd: float, seed: int,
+) -> np.ndarray:
+    """Defocus mix, illumination fall-off and sensor noise in one pass over ``img``.
+
+    Parameters
+    ----------
+    img : ndarray of shape (H, W, 3), uint8
+    blurred : ndarray of shape (H, W, 3), uint8, or None
+        ``img`` at the largest defocus; each pixel mixes toward it by the weight
+        ``clip(0.5 + 0.5 * focus, 0, 1)``, ``focus`` being ``focus_grid`` interpolated
+        bilinearly over the field. None: no defocus.
+    focus_grid : ndarray of shape (gh, gw), float32
+    vignetting : float
+        Gain ``1 - vignetting * r**2 / r_far**2``, r the distance to ``centre`` (fractions of
+        the field) and r_far that of the farthest corner.
+    centre : (float, float)
+    noise_sd : float
+        Luminance noise in grey levels at full brightness, scaled by the square root of the
+        pixel's luminance; one normal draw per pixel, added to all three channels.
+    seed : int
+        Seed of the noise (drawn by the caller from its generator).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+    """
+    h, w = img.shape[:2]
+    cx, cy = float(centre[0]) * w, float(centre[1]) * h
+    far = max(cx**2, (w - cx) ** 2) + max(cy**2, (h - cy) ** 2)
+    blur = blurred if blurred is not None else np.zeros((0, 0, 3), np.uint8)
+    return _optics(np.ascontiguousarray(img), blur, np.ascontiguousarray(focus_grid, np.float32),
+                   float(vignetting), cx, cy, float(far), float(noise_sd), normal_table(),
+                   int(seed) & (2**63 - 1))
+
+
+def warm_up() -> None:
+    """Compile (or load from the disk cache) every kernel on tiny inputs."""
+    canvas = np.zeros((4, 4, 3), np.uint8)
+    sprite = np.full((2, 2, 4), 128, np.uint8)
+    pack = SpritePack.build([sprite], np.array([[1, 1]]))
+    composite_pack(canvas, pack)
+    visibility_pack(pack, 4, 4)
+    restain_premultiplied(sprite, np.zeros((3, 256)), np.eye(3), np.full(3, 255.0))
+    optics_pass(canvas, canvas, np.zeros((2, 2), np.float32), 0.1, (0.5, 0.5), 1.0, 0)

@@ -1,0 +1,139 @@
+"""The compiled render kernels against their plain numpy definitions."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hemosynth.smear.canvas import apply_optics
+from hemosynth.smear.kernels import (
+    SpritePack,
+    composite_pack,
+    normal_table,
+    optics_pass,
+    visibility_pack,
+)
+from hemosynth.smear.render import composite_over, paste_window
+from hemosynth.smear.sprite import premultiply
+
+
+def _random_sprites(rng, n, width, height):
+    sprites, xy = [], []
+    for _ in range(n):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        rgba = rng.integers(0, 256, (h, w, 4)).astype(np.uint8)
+        rgba[..., 3][rng.random((h, w)) < 0.3] = 0  # holes of alpha 0
+        rgba[..., 3][rng.random((h, w)) < 0.2] = 255
+        sprites.append(premultiply(rgba))
+        xy.append((int(rng.integers(-w, width + 1)), int(rng.integers(-h, height + 1))))
+    return sprites, np.array(xy).reshape(n, 2)
+
+
+def visibility_reference(sprites, xy, width, height):
+    """The numpy definition (one float32 transparency map, painted from the top cell down)."""
+    n = len(sprites)
+    frac, area = np.zeros(n), np.zeros(n, np.int64)
+    masks = [None] * n
+    trans = np.ones((height, width), np.float32)
+    for i in range(n - 1, -1, -1):
+        a = sprites[i][:, :, 3].astype(np.float32) / 255.0
+        total = float(a.sum())
+        win = paste_window(int(xy[i, 0]), int(xy[i, 1]), a.shape[1], a.shape[0], width, height)
+        if win is None or total == 0:
+            continue
+        cr, cc, sr, sc = win
+        t = trans[cr, cc]
+        contrib = a[sr, sc] * t
+        frac[i] = float(contrib.sum(dtype=np.float64)) / total
+        masks[i] = contrib >= 0.5
+        area[i] = int(masks[i].sum())
+        t *= 1.0 - a[sr, sc]
+    return frac, area, masks
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 25))
+def test_composite_pack_is_sequential_over_byte_for_byte(seed, n):
+    rng = np.random.default_rng(seed)
+    width, height = 50, 40
+    sprites, xy = _random_sprites(rng, n, width, height)
+    canvas = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+    expect = canvas.copy()
+    for s, (x0, y0) in zip(sprites, xy, strict=True):
+        composite_over(expect, s, int(x0), int(y0))
+    composite_pack(canvas, SpritePack.build(sprites, xy))
+    assert np.array_equal(canvas, expect)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 25))
+def test_visibility_pack_matches_the_numpy_definition(seed, n):
+    rng = np.random.default_rng(seed)
+    width, height = 50, 40
+    sprites, xy = _random_sprites(rng, n, width, height)
+    frac, area, masks = visibility_pack(SpritePack.build(sprites, xy), width, height, masks=True)
+    ref_frac, ref_area, ref_masks = visibility_reference(sprites, xy, width, height)
+    assert np.allclose(frac, ref_frac, rtol=0, atol=1e-6)
+    assert np.array_equal(area, ref_area)
+    for m, r in zip(masks, ref_masks, strict=True):
+        assert (m is None) == (r is None)
+        assert m is None or np.array_equal(m, r)
+
+
+def test_normal_table_is_a_standard_normal():
+    t = normal_table().astype(np.float64)
+    assert abs(t.mean()) < 1e-6 and abs(t.std() - 1.0) < 2e-3
+    assert np.all(np.diff(t) > 0) and t[0] == -t[-1]
+
+
+def _flat(value, h=300, w=400):
+    return np.full((h, w, 3), value, np.uint8)
+
+
+@pytest.mark.parametrize("level", [60, 200])
+def test_noise_sd_scales_with_the_root_of_brightness_and_keeps_the_mean(level):
+    img = _flat(level)
+    out = optics_pass(img, None, np.zeros((2, 2), np.float32), 0.0, (0.5, 0.5), 3.0, 7)
+    d = out.astype(float) - level
+    lum = level / 255.0  # grey: luminance equals the level
+    assert d.std() == pytest.approx(3.0 * np.sqrt(lum), rel=0.05)
+    assert abs(d.mean()) < 0.05
+    # one draw per pixel, the same on the three channels
+    assert np.array_equal(d[..., 0], d[..., 1]) and np.array_equal(d[..., 0], d[..., 2])
+    # the seed decides the noise
+    again = optics_pass(img, None, np.zeros((2, 2), np.float32), 0.0, (0.5, 0.5), 3.0, 7)
+    other = optics_pass(img, None, np.zeros((2, 2), np.float32), 0.0, (0.5, 0.5), 3.0, 8)
+    assert np.array_equal(out, again) and not np.array_equal(out, other)
+
+
+def test_vignetting_gain_is_one_at_the_centre_and_falls_to_the_far_corner():
+    img = _flat(200, 201, 301)
+    out = optics_pass(img, None, np.zeros((2, 2), np.float32), 0.2, (0.5, 0.5), 0.0, 0)
+    assert out[100, 150, 0] == 200
+    assert abs(int(out[0, 0, 0]) - 200 * 0.8) <= 1
+    # off-centre: the gain falls toward the farther corner
+    off = optics_pass(img, None, np.zeros((2, 2), np.float32), 0.2, (0.2, 0.5), 0.0, 0)
+    assert off[100, 60, 0] == 200 and off[100, 300, 0] < off[100, 0, 0]
+
+
+def test_defocus_weight_follows_the_focus_map():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (60, 80, 3)).astype(np.uint8)
+    soft = np.full_like(img, 128)
+    sharp_map = np.full((3, 4), -1.0, np.float32)  # weight 0.5 + 0.5 * -1 = 0: the sharp image
+    assert np.array_equal(optics_pass(img, soft, sharp_map, 0.0, (0.5, 0.5), 0.0, 0), img)
+    soft_map = np.full((3, 4), 1.0, np.float32)  # weight 1: the blurred image
+    assert np.array_equal(optics_pass(img, soft, soft_map, 0.0, (0.5, 0.5), 0.0, 0), soft)
+    half = optics_pass(img, soft, np.zeros((3, 4), np.float32), 0.0, (0.5, 0.5), 0.0, 0)
+    expect = np.floor((img.astype(np.float32) + 128) / 2 + 0.5)
+    assert np.abs(half - expect).max() <= 1
+
+
+def test_apply_optics_is_reproducible_from_the_generator():
+    img = _flat(180, 120, 160)
+    opt = {"defocus_um": 0.1, "vignetting": 0.1, "vignette_centre": [0.4, 0.6], "noise_sd": 2.0}
+    a = apply_optics(img, opt, 0.1, np.random.default_rng(5))
+    b = apply_optics(img, opt, 0.1, np.random.default_rng(5))
+    c = apply_optics(img, opt, 0.1, np.random.default_rng(6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(img, _flat(180, 120, 160))  # the input is left alone
