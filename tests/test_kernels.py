@@ -137,3 +137,26 @@ def test_apply_optics_is_reproducible_from_the_generator():
     c = apply_optics(img, opt, 0.1, np.random.default_rng(6))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.array_equal(img, _flat(180, 120, 160))  # the input is left alone
+
+
+def test_restain_kernel_matches_the_numpy_formulas():
+    """harmonise = unpremultiply, OD per level, OD map, back to RGB, premultiply again."""
+    from hemosynth.smear.canvas import _transfer_luts, harmonise
+    from hemosynth.smear.sprite import unpremultiply
+    from hemosynth.smear.stain import get_profile, od_to_rgb
+
+    rng = np.random.default_rng(4)
+    rgba = rng.integers(0, 256, (40, 50, 4)).astype(np.uint8)
+    rgba[..., 3][rng.random((40, 50)) < 0.3] = 0
+    sprite = premultiply(rgba)
+    src, dst = get_profile("pbc"), get_profile("bccd")
+    out = harmonise(sprite, src, dst)
+    lut, mat = _transfer_luts(src, dst)
+    straight = unpremultiply(sprite)
+    od = np.stack([lut[c][straight[:, :, c]] for c in range(3)], axis=-1)
+    rgb = np.clip(od_to_rgb(od @ mat, dst.illuminant), 0, 255)
+    a = sprite[:, :, 3:4].astype(np.float32)
+    expect = np.clip(rgb * (a / 255.0) + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(out[:, :, 3], sprite[:, :, 3])
+    assert np.abs(out[:, :, :3].astype(int) - expect).max() <= 1
+    assert not out[sprite[:, :, 3] == 0].any()

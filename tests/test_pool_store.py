@@ -5,7 +5,7 @@ import pytest
 
 from hemosynth.errors import PoolError
 from hemosynth.pools.store import PoolStore, open_pool, write_pool
-from tests.helpers import disc_sprite
+from tests.helpers import disc_sprite, tiny_pool
 
 
 def _sprites(n=3, classes=("RBC", "Lymphocyte")):
@@ -188,3 +188,26 @@ def test_merge_takes_named_classes_rescaled_to_one_scale(tmp_path):
     with pytest.raises(PoolError, match="Basophil"):
         merge_pools(tmp_path / "x", [(tmp_path / "a", ["Basophil"])])
     assert not (tmp_path / "x").exists()
+
+
+def test_derived_arrays_are_made_once_kept_read_only_and_not_pickled():
+    import pickle
+
+    pool = tiny_pool()
+    calls = []
+
+    def make(rgba):
+        calls.append(1)
+        return rgba[:, :, 3].copy()
+
+    a = pool.derived("alpha", 0, make)
+    b = pool.derived("alpha", 0, make)
+    assert a is b and len(calls) == 1 and not a.flags.writeable
+    assert np.array_equal(a, pool.load(0)[:, :, 3])
+    pool.derived("other", 0, make)
+    assert len(calls) == 2  # another kind is another entry
+    again = pickle.loads(pickle.dumps(pool))
+    assert "_derived" not in again.__dict__
+    pool.DERIVED_BYTES = a.nbytes  # a tiny budget keeps only the newest entry
+    pool.derived("alpha", 1, make)
+    assert len(pool.__dict__["_derived"]) == 1

@@ -77,22 +77,23 @@ def _composite(canvas, buf, offsets, shapes, xy):  # pragma: no cover - compiled
         cx0, cx1 = max(x0, 0), min(x0 + w, width)
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
         for y in range(cy0, cy1):
-            p = offsets[i] + ((y - y0) * w + (cx0 - x0)) * 4
-            q = (y * width + cx0) * 3
+            # unsigned indices: numba then skips its negative-index wraparound on every access
+            p = _U(offsets[i] + ((y - y0) * w + (cx0 - x0)) * 4)
+            q = _U((y * width + cx0) * 3)
             for _ in range(cx1 - cx0):
-                a = buf[p + 3]
+                a = buf[p + _U(3)]
                 if a == 255:  # opaque: the sprite's colour
                     flat[q] = buf[p]
-                    flat[q + 1] = buf[p + 1]
-                    flat[q + 2] = buf[p + 2]
+                    flat[q + _U(1)] = buf[p + _U(1)]
+                    flat[q + _U(2)] = buf[p + _U(2)]
                 elif a != 0:
                     inv = np.int32(255) - np.int32(a)
                     for c in range(3):
-                        v = np.int32(flat[q + c]) * inv + np.int32(127)
-                        v = ((v + np.int32(1) + (v >> 8)) >> 8) + np.int32(buf[p + c])  # v // 255
-                        flat[q + c] = min(v, np.int32(255))
-                p += 4
-                q += 3
+                        v = np.int32(flat[q + _U(c)]) * inv + np.int32(127)
+                        v = ((v + np.int32(1) + (v >> 8)) >> 8) + np.int32(buf[p + _U(c)])  # //255
+                        flat[q + _U(c)] = min(v, np.int32(255))
+                p += _U(4)
+                q += _U(3)
 
 
 def composite_pack(canvas: np.ndarray, pack: SpritePack) -> None:
@@ -120,7 +121,7 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
         o = offsets[i]
         mass = 0
         for k in range(h * w):
-            mass += np.int64(buf[o + 4 * k + 3])
+            mass += np.int64(buf[_U(o + 4 * k + 3)])
         cx0, cx1 = max(x0, 0), min(x0 + w, width)
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
         if cx0 >= cx1 or cy0 >= cy1 or mass == 0:
@@ -128,10 +129,10 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
         seen = 0.0
         count = 0
         for y in range(cy0, cy1):
-            k = (y - y0) * w + (cx0 - x0)
-            q = y * width + cx0
+            k = _U((y - y0) * w + (cx0 - x0))  # unsigned: no wraparound checks
+            q = _U(y * width + cx0)
             for _ in range(cx1 - cx0):
-                a8 = buf[o + 4 * k + 3]
+                a8 = buf[_U(o) + _U(4) * k + _U(3)]
                 if a8 != 0:
                     t = trans[q]
                     if a8 == 255:
@@ -144,9 +145,9 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
                     seen += contrib
                     if contrib >= half:
                         count += 1
-                        masks[o // 4 + k] = 1
-                k += 1
-                q += 1
+                        masks[_U(o // 4) + k] = 1
+                k += _U(1)
+                q += _U(1)
         frac[i] = seen / (mass / 255.0)
         area[i] = count
     return frac, area
@@ -296,64 +297,71 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise_sd, table, seed
     fh, fw = focus.shape[0], focus.shape[1]
     use_focus = blurred.shape[0] == height
     soft = blurred.reshape(blurred.shape[0], 3 * blurred.shape[1])
+    half = np.float32(0.5)
+    one = np.float32(1.0)
+    # the focus grid interpolated along x once per grid row; along y per image row
     xi, xf = _linear_axis(width, fw)
     yi, yf = _linear_axis(height, fh)
-    dx2 = np.empty(width)
-    for x in range(width):
-        dx2[x] = (x + 0.5 - cx) * (x + 0.5 - cx)
-    keep = np.empty(n, np.float32)  # weight of the sharp pixel (times the gain)
-    mix = np.zeros(n, np.float32)  # weight of the blurred pixel (times the gain)
-    z = np.zeros(width, np.float32)
-    lum = np.zeros(width, np.float32)
-    state = _U(seed)
-    bits = _U(0)
-    mask16 = _U(0xFFFF)
-    half = np.float32(0.5)
-    for y in range(height):
-        dy2 = (y + 0.5 - cy) * (y + 0.5 - cy)
-        r0, fy = yi[y], yf[y]
-        r1 = min(r0 + 1, fh - 1)
+    frow = np.empty((fh, width), np.float32)
+    for r in range(fh):
         for x in range(width):
-            g = np.float32(1.0 - gain_amount * (dx2[x] + dy2) / far)
-            w = np.float32(0.0)
-            if use_focus:
-                c0, fx = xi[x], xf[x]
-                c1 = min(c0 + 1, fw - 1)
-                top = focus[r0, c0] + (focus[r0, c1] - focus[r0, c0]) * fx
-                bot = focus[r1, c0] + (focus[r1, c1] - focus[r1, c0]) * fx
-                f = top + (bot - top) * fy
-                w = min(max(half + half * f, np.float32(0.0)), np.float32(1.0))
-            for c in range(3):
-                keep[3 * x + c] = (np.float32(1.0) - w) * g
-                mix[3 * x + c] = w * g
+            c0 = xi[x]
+            c1 = min(c0 + 1, fw - 1)
+            frow[r, x] = focus[r, c0] + (focus[r, c1] - focus[r, c0]) * xf[x]
+    # gain = 1 - amount * (dx^2 + dy^2) / far = (1 - amount * dy^2 / far) - gx
+    gx = np.empty(width, np.float32)
+    for x in range(width):
+        gx[x] = gain_amount * (x + 0.5 - cx) * (x + 0.5 - cx) / far
+    keep = np.empty(width, np.float32)  # weight of the sharp pixel, times the gain
+    mix = np.zeros(width, np.float32)  # weight of the blurred pixel, times the gain
+    keep3 = np.empty(n, np.float32)
+    mix3 = np.zeros(n, np.float32)
+    # noise amplitude per luminance level: sd * sqrt(level / 255)
+    amp = np.empty(256, np.float32)
+    for v in range(256):
+        amp[v] = np.float32(noise_sd * np.sqrt(v / 255.0))
+    z = np.zeros(width + 4, np.float32)
+    state = _U(seed)
+    mask16 = _U(0xFFFF)
+    for y in range(height):
+        gy = np.float32(1.0 - gain_amount * (y + 0.5 - cy) * (y + 0.5 - cy) / far)
+        if use_focus:
+            r0, fy = yi[y], yf[y]
+            r1 = min(r0 + 1, fh - 1)
+            for x in range(width):
+                f = frow[r0, x] + (frow[r1, x] - frow[r0, x]) * fy
+                w = min(max(half + half * f, np.float32(0.0)), one)
+                g = gy - gx[x]
+                keep[x] = (one - w) * g
+                mix[x] = w * g
+        else:
+            for x in range(width):
+                keep[x] = gy - gx[x]
+        for x in range(width):  # per channel, so that the pass below is one flat loop
+            k = 3 * x
+            keep3[k] = keep3[k + 1] = keep3[k + 2] = keep[x]
+            mix3[k] = mix3[k + 1] = mix3[k + 2] = mix[x]
         row = src[y]
         dst = out[y]
-        if use_focus:
-            srow = soft[y]
-            for k in range(n):
-                v = np.float32(row[k]) * keep[k] + np.float32(srow[k]) * mix[k] + half
-                dst[k] = np.uint8(min(v, np.float32(255.0)))
-        else:
-            for k in range(n):
-                v = np.float32(row[k]) * keep[k] + half
-                dst[k] = np.uint8(min(v, np.float32(255.0)))
+        srow = soft[y] if use_focus else row
+        for k in range(n):
+            v = np.float32(row[k]) * keep3[k] + np.float32(srow[k]) * mix3[k] + half
+            dst[k] = np.uint8(min(v, np.float32(255.0)))
         if noise_sd > 0.0:
             for x in range(0, width, 4):
                 state, bits = _splitmix(state)
-                for j in range(min(4, width - x)):
-                    z[x + j] = table[np.int64(bits & mask16)]
-                    bits = bits >> _U(16)
+                z[x] = table[np.int64(bits & mask16)]
+                z[x + 1] = table[np.int64((bits >> _U(16)) & mask16)]
+                z[x + 2] = table[np.int64((bits >> _U(32)) & mask16)]
+                z[x + 3] = table[np.int64(bits >> _U(48))]
             for x in range(width):
+                k = 3 * x
                 # luminance as OpenCV's RGB2GRAY computes it
-                lum[x] = np.float32((np.int32(dst[3 * x]) * 4899 + np.int32(dst[3 * x + 1]) * 9617
-                                     + np.int32(dst[3 * x + 2]) * 1868 + 8192) >> 14)
-            sd = np.float32(noise_sd)
-            for x in range(width):
-                amp = np.sqrt(lum[x] * np.float32(1.0 / 255.0)) * z[x] * sd
-                d = np.int32(np.floor(amp + half))
+                lum = (np.int32(dst[k]) * 4899 + np.int32(dst[k + 1]) * 9617
+                       + np.int32(dst[k + 2]) * 1868 + 8192) >> 14
+                d = np.int32(np.floor(amp[lum] * z[x] + half))
                 for c in range(3):
-                    v = np.int32(dst[3 * x + c]) + d
-                    dst[3 * x + c] = np.uint8(min(max(v, 0), 255))
+                    dst[k + c] = np.uint8(min(max(np.int32(dst[k + c]) + d, 0), 255))
     return out.reshape(height, width, 3)
 
 

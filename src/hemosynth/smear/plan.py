@@ -157,13 +157,17 @@ def plan_smear(
     rows: list[tuple[str, int, float, bool, float, int, int, int, int]] = []
     sprites: list[np.ndarray] = []
     dropped: dict[str, int] = {}
-    for cls in _placement_order(counts):
-        ids = pool.ids(cls)
-        sid = int(ids[rng.integers(len(ids))])
-        angle = float(rng.uniform(0.0, 360.0)) if pc.rotate else 0.0
-        flip = bool(rng.random() < 0.5) if pc.flip else False
-        jitter = float(rng.uniform(j0, j1)) if j1 > j0 else float(j0)
-        scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * jitter
+    wanted = _placement_order(counts)
+    # every cell's sprite, rotation, flip and size jitter, drawn at once, then placement's draws
+    m = len(wanted)
+    picks = rng.integers(np.array([len(pool.ids(c)) for c in wanted], np.int64)) if m else []
+    angles = rng.uniform(0.0, 360.0, m) if pc.rotate else np.zeros(m)
+    flips = rng.random(m) < 0.5 if pc.flip else np.zeros(m, bool)
+    jitters = rng.uniform(j0, j1, m) if j1 > j0 else np.full(m, float(j0))
+    for k, cls in enumerate(wanted):
+        sid = int(pool.ids(cls)[picks[k]])
+        angle, flip = float(angles[k]), bool(flips[k])
+        scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
         sprite = transform_premultiplied(sources.get(sid), angle, flip, scale)
         h, w = sprite.shape[:2]
         pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside,
