@@ -60,12 +60,16 @@ def _produce_batch(cfg: GenerationConfig, spec: Any, root: str, indices: list[in
     return [ctx.produce(i) for i in indices]
 
 
-def mp_context(preload: tuple[str, ...] = ("hemosynth.dataset", "hemosynth.parallel")):
+def mp_context(
+    preload: tuple[str, ...] = ("hemosynth.dataset", "hemosynth.parallel",
+                                "hemosynth.smear.preload"),
+):
     """A multiprocessing context that is safe in a process whose libraries run threads.
 
     Forking a parent in which OpenCV's or BLAS's thread pools have run can deadlock the child
     on a lock held by a thread that does not exist there; ``forkserver`` forks workers from a
-    clean server process (with ``preload`` imported once), ``spawn`` where it is missing.
+    clean server process (with ``preload`` imported once, the compiled kernels included),
+    ``spawn`` where it is missing.
     """
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
