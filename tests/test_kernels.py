@@ -9,6 +9,7 @@ from hemosynth.smear.canvas import apply_optics
 from hemosynth.smear.kernels import (
     SpritePack,
     composite_pack,
+    noise_table,
     normal_table,
     optics_pass,
     visibility_pack,
@@ -81,9 +82,19 @@ def test_visibility_pack_matches_the_numpy_definition(seed, n):
 
 
 def test_normal_table_is_a_standard_normal():
-    t = normal_table().astype(np.float64)
-    assert abs(t.mean()) < 1e-6 and abs(t.std() - 1.0) < 2e-3
+    t = normal_table()
+    assert t.shape == (256,)
+    assert abs(t.mean()) < 1e-9 and abs(t.std() - 1.0) < 1e-9
     assert np.all(np.diff(t) > 0) and t[0] == -t[-1]
+    # quantiles: half the mass within the middle 128 entries' range, as for a normal
+    assert abs(t[191] - 0.674) < 0.03
+
+
+def test_noise_table_rounds_the_scaled_quantiles():
+    tab = noise_table(3.0)
+    assert tab.shape == (256, 256) and tab.dtype == np.int16
+    assert not tab[0].any()  # black has no shot noise
+    assert np.array_equal(tab[255], np.floor(3.0 * normal_table() + 0.5))
 
 
 def _flat(value, h=300, w=400):

@@ -246,17 +246,28 @@ def restain_premultiplied(
 
 # -- optics -------------------------------------------------------------------------------------
 
-#: the standard normal's quantiles at (i + 0.5) / 65536: sensor noise is drawn by indexing
-#: this table with 16 random bits (a normal draw to 1/65536 of probability, within +-4.3 sd)
-NOISE_LEVELS = 16
+#: sensor noise is drawn 8 bits at a time: the standard normal's quantiles at (i + 0.5) / 256,
+#: rescaled to unit variance (a normal draw to 1/256 of probability, within +-2.9 sd)
+NOISE_BITS = 8
 
 
 @lru_cache(maxsize=1)
 def normal_table() -> np.ndarray:
-    """Quantiles of the standard normal at ``(i + 0.5) / 2**16``, float32 of shape (65536,)."""
-    n = 1 << NOISE_LEVELS
+    """Unit-variance quantiles of the normal at ``(i + 0.5) / 256``: float64 of shape (256,)."""
+    n = 1 << NOISE_BITS
     inv = NormalDist().inv_cdf
-    return np.array([inv((i + 0.5) / n) for i in range(n)], np.float32)
+    q = np.array([inv((i + 0.5) / n) for i in range(n)])
+    return q / np.sqrt(np.mean(q * q))
+
+
+def noise_table(noise_sd: float) -> np.ndarray:
+    """Noise in grey levels by luminance and random byte, int16 of shape (256, 256).
+
+    Entry ``[lum, b]`` is ``round(noise_sd * sqrt(lum / 255) * q[b])``, ``q`` the
+    :func:`normal_table`: shot-noise-like, its sd growing with the square root of brightness.
+    """
+    amp = noise_sd * np.sqrt(np.arange(256) / 255.0)
+    return np.floor(amp[:, None] * normal_table()[None, :] + 0.5).astype(np.int16)
 
 
 @numba.njit(inline="always")
@@ -288,7 +299,7 @@ def _linear_axis(n_out, n_in):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise_sd, table, seed):
+def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
     # pragma: no cover - compiled
     height, width = img.shape[0], img.shape[1]
     n = 3 * width
@@ -296,6 +307,7 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise_sd, table, seed
     out = np.empty((height, n), np.uint8)
     fh, fw = focus.shape[0], focus.shape[1]
     use_focus = blurred.shape[0] == height
+    use_noise = noise.shape[0] == 256
     soft = blurred.reshape(blurred.shape[0], 3 * blurred.shape[1])
     half = np.float32(0.5)
     one = np.float32(1.0)
@@ -312,56 +324,47 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise_sd, table, seed
     gx = np.empty(width, np.float32)
     for x in range(width):
         gx[x] = gain_amount * (x + 0.5 - cx) * (x + 0.5 - cx) / far
-    keep = np.empty(width, np.float32)  # weight of the sharp pixel, times the gain
-    mix = np.zeros(width, np.float32)  # weight of the blurred pixel, times the gain
-    keep3 = np.empty(n, np.float32)
-    mix3 = np.zeros(n, np.float32)
-    # noise amplitude per luminance level: sd * sqrt(level / 255)
-    amp = np.empty(256, np.float32)
-    for v in range(256):
-        amp[v] = np.float32(noise_sd * np.sqrt(v / 255.0))
-    z = np.zeros(width + 4, np.float32)
+    # per channel weights of the sharp and the blurred pixel, times the gain, in 1/256
+    keep = np.empty(n, np.uint32)
+    mix = np.zeros(n, np.uint32)
+    bytes_ = np.zeros(width + 8, np.uint8)
+    table = noise.reshape(noise.size)
     state = _U(seed)
-    mask16 = _U(0xFFFF)
     for y in range(height):
         gy = np.float32(1.0 - gain_amount * (y + 0.5 - cy) * (y + 0.5 - cy) / far)
-        if use_focus:
-            r0, fy = yi[y], yf[y]
-            r1 = min(r0 + 1, fh - 1)
-            for x in range(width):
+        r0, fy = yi[y], yf[y]
+        r1 = min(r0 + 1, fh - 1)
+        for x in range(width):
+            g = gy - gx[x]
+            w = np.float32(0.0)
+            if use_focus:
                 f = frow[r0, x] + (frow[r1, x] - frow[r0, x]) * fy
                 w = min(max(half + half * f, np.float32(0.0)), one)
-                g = gy - gx[x]
-                keep[x] = (one - w) * g
-                mix[x] = w * g
-        else:
-            for x in range(width):
-                keep[x] = gy - gx[x]
-        for x in range(width):  # per channel, so that the pass below is one flat loop
-            k = 3 * x
-            keep3[k] = keep3[k + 1] = keep3[k + 2] = keep[x]
-            mix3[k] = mix3[k + 1] = mix3[k + 2] = mix[x]
+            m = np.uint32(w * g * np.float32(256.0) + half)
+            k = np.uint32(g * np.float32(256.0) + half) - m
+            j = 3 * x
+            keep[j] = keep[j + 1] = keep[j + 2] = k
+            mix[j] = mix[j + 1] = mix[j + 2] = m
         row = src[y]
         dst = out[y]
         srow = soft[y] if use_focus else row
-        for k in range(n):
-            v = np.float32(row[k]) * keep3[k] + np.float32(srow[k]) * mix3[k] + half
-            dst[k] = np.uint8(min(v, np.float32(255.0)))
-        if noise_sd > 0.0:
-            for x in range(0, width, 4):
+        for j in range(n):  # (sharp * keep + blurred * mix) / 256, rounded; never above 255
+            v = (np.uint32(row[j]) * keep[j] + np.uint32(srow[j]) * mix[j] + np.uint32(128))
+            dst[j] = np.uint8(min(v >> np.uint32(8), np.uint32(255)))
+        if use_noise:
+            for x in range(0, width, 8):
                 state, bits = _splitmix(state)
-                z[x] = table[np.int64(bits & mask16)]
-                z[x + 1] = table[np.int64((bits >> _U(16)) & mask16)]
-                z[x + 2] = table[np.int64((bits >> _U(32)) & mask16)]
-                z[x + 3] = table[np.int64(bits >> _U(48))]
+                for b in range(8):
+                    bytes_[x + b] = np.uint8((bits >> _U(8 * b)) & _U(0xFF))
             for x in range(width):
-                k = 3 * x
+                j = _U(3 * x)  # unsigned indices: no wraparound checks
                 # luminance as OpenCV's RGB2GRAY computes it
-                lum = (np.int32(dst[k]) * 4899 + np.int32(dst[k + 1]) * 9617
-                       + np.int32(dst[k + 2]) * 1868 + 8192) >> 14
-                d = np.int32(np.floor(amp[lum] * z[x] + half))
+                lum = (_U(dst[j]) * _U(4899) + _U(dst[j + _U(1)]) * _U(9617)
+                       + _U(dst[j + _U(2)]) * _U(1868) + _U(8192)) >> _U(14)
+                d = np.int32(table[(lum << _U(8)) | _U(bytes_[x])])
                 for c in range(3):
-                    dst[k + c] = np.uint8(min(max(np.int32(dst[k + c]) + d, 0), 255))
+                    v = np.int32(dst[j + _U(c)]) + d
+                    dst[j + _U(c)] = np.uint8(min(max(v, 0), 255))
     return out.reshape(height, width, 3)
 
 
@@ -385,7 +388,8 @@ def optics_pass(
     centre : (float, float)
     noise_sd : float
         Luminance noise in grey levels at full brightness, scaled by the square root of the
-        pixel's luminance; one normal draw per pixel, added to all three channels.
+        pixel's luminance; one normal draw per pixel (:func:`noise_table`), added to all three
+        channels.
     seed : int
         Seed of the noise (drawn by the caller from its generator).
 
@@ -397,9 +401,9 @@ def optics_pass(
     cx, cy = float(centre[0]) * w, float(centre[1]) * h
     far = max(cx**2, (w - cx) ** 2) + max(cy**2, (h - cy) ** 2)
     blur = blurred if blurred is not None else np.zeros((0, 0, 3), np.uint8)
+    noise = noise_table(noise_sd) if noise_sd > 0 else np.zeros((0, 0), np.int16)
     return _optics(np.ascontiguousarray(img), blur, np.ascontiguousarray(focus_grid, np.float32),
-                   float(vignetting), cx, cy, float(far), float(noise_sd), normal_table(),
-                   int(seed) & (2**63 - 1))
+                   float(vignetting), cx, cy, float(far), noise, int(seed) & (2**63 - 1))
 
 
 def warm_up() -> None:
