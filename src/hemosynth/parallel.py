@@ -60,6 +60,15 @@ def _produce_batch(cfg: GenerationConfig, spec: Any, root: str, indices: list[in
     return [ctx.produce(i) for i in indices]
 
 
+def _init_worker(cfg: GenerationConfig, spec: Any, root: str) -> None:
+    """Process-pool initializer: open the pool and build the context once per worker."""
+    _context(cfg, spec, root)
+
+
+def _produce_one(index: int) -> dict[str, Any]:
+    return _WORKER["ctx"].produce(index)
+
+
 def mp_context(
     preload: tuple[str, ...] = ("hemosynth.dataset", "hemosynth.parallel",
                                 "hemosynth.smear.preload"),
@@ -109,16 +118,19 @@ def run_local(
             yield ctx.produce(i)
         return
     spec = _pool_spec(pool)
-    warm_up_kernels()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp_context()) as ex:
-        pending = {
-            ex.submit(_produce_batch, cfg, spec, str(root), b) for b in _batches(indices, 4)
-        }
+    ctx = mp_context()
+    if ctx.get_start_method() != "forkserver":  # the fork server loads the kernels itself
+        warm_up_kernels()
+    # the config and the pool go to each worker once (initializer); tasks are single smears,
+    # so that the workers finish together
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(cfg, spec, str(root))) as ex:
+        pending = {ex.submit(_produce_one, i) for i in indices}
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    yield from f.result()
+                    yield f.result()
         except BaseException:
             for f in pending:
                 f.cancel()
