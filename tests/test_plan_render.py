@@ -139,3 +139,25 @@ def test_max_cover_keeps_platelets_off_other_cells():
     limited = on_others(small_config(**{"placement.max_cover": {"Platelet": 0.3}}))
     assert free > 0.2  # a dense field: IoU alone lets many platelets sit on red cells
     assert limited == 0
+
+
+def test_transform_bounded_by_the_alpha_circle_matches_the_full_transform():
+    """The circle only limits where the resampling looks: same extent, within a grey level."""
+    from hemosynth.smear.sprite import alpha_circle, transform_premultiplied
+
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(6, 60, 2))
+        rgba = np.zeros((h, w, 4), np.uint8)
+        yy, xx = np.mgrid[:h, :w]
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        blob = (yy - cy) ** 2 / (h / 2) ** 2 + (xx - cx) ** 2 / (w / 2) ** 2 < 1
+        rgba[blob] = rng.integers(1, 256, (int(blob.sum()), 4))
+        if not blob.any():
+            continue
+        s = premultiply(rgba)
+        angle, flip, scale = rng.uniform(0, 360), bool(rng.random() < 0.5), rng.uniform(0.5, 2)
+        full = transform_premultiplied(s, angle, flip, scale)
+        bounded = transform_premultiplied(s, angle, flip, scale, alpha_circle(s[:, :, 3]))
+        assert full.shape == bounded.shape
+        assert np.abs(full.astype(int) - bounded).max() <= 1

@@ -27,7 +27,7 @@ from .counts import Census
 from .placement import PlacementStats, make_placer
 from .render import BLENDERS, paste_window
 from .seeds import STREAM_APPEARANCE, STREAM_CELLS, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
-from .sprite import alpha_extent, premultiply, transform_premultiplied
+from .sprite import alpha_circle, alpha_extent, premultiply, transform_premultiplied
 from .stain import StainProfile
 
 #: drawing layer of each main type (higher = drawn later, on top)
@@ -168,7 +168,8 @@ def plan_smear(
         sid = int(pool.ids(cls)[picks[k]])
         angle, flip = float(angles[k]), bool(flips[k])
         scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
-        sprite = transform_premultiplied(sources.get(sid), angle, flip, scale)
+        sprite = transform_premultiplied(sources.get(sid), angle, flip, scale,
+                                         sources.bound(sid))
         h, w = sprite.shape[:2]
         pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside,
                            cover=pc.max_cover.get(MAIN_OF[cls], 1.0))
@@ -300,12 +301,20 @@ class SourceSprites:
     def _shaped(self, rgba: np.ndarray) -> np.ndarray:
         return self.shape(premultiply(rgba))
 
+    def bound(self, sprite_id: int) -> tuple[float, float, float]:
+        """The prepared source's :func:`~hemosynth.smear.sprite.alpha_circle` (kept by the
+        pool): lets the transform skip pixels that cannot be opaque."""
+        c = self.pool.derived(self.kind + ":circle", sprite_id,
+                              lambda _: np.array(alpha_circle(self.get(sprite_id)[:, :, 3])))
+        return float(c[0]), float(c[1]), float(c[2])
+
 
 def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:
     """The transformed, prepared sprites of ``plan`` (as ``plan_smear(keep_sprites=True)``)."""
     sources = SourceSprites(pool, cfg, plan.appearance)
     sprites = [
-        transform_premultiplied(sources.get(int(s)), float(a), bool(f), float(k))
+        transform_premultiplied(sources.get(int(s)), float(a), bool(f), float(k),
+                                sources.bound(int(s)))
         for s, a, f, k in zip(plan.sprite_ids, plan.angles, plan.flips, plan.scales, strict=True)
     ]
     return apply_strengths(sprites, plan.strengths, plan.appearance, cfg)

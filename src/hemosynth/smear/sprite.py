@@ -63,9 +63,28 @@ def transform_sprite(rgba: np.ndarray, angle: float, flip: bool, scale: float) -
     return transform_premultiplied(premultiply(rgba), angle, flip, scale)
 
 
-def transform_premultiplied(src: np.ndarray, angle: float, flip: bool, scale: float) -> np.ndarray:
-    """:func:`transform_sprite` for a sprite that is already premultiplied."""
+def alpha_circle(alpha: np.ndarray) -> tuple[float, float, float]:
+    """``(cx, cy, r)``: a circle around the centres of the pixels with alpha > 0 (the smallest,
+    as OpenCV finds it); ``(w / 2, h / 2, half the diagonal)`` if there are none."""
+    pts = cv2.findNonZero(alpha)
+    if pts is None:
+        h, w = alpha.shape[:2]
+        return w / 2, h / 2, math.hypot(w, h) / 2
+    (cx, cy), r = cv2.minEnclosingCircle(pts)
+    return float(cx), float(cy), float(r)
+
+
+def transform_premultiplied(
+    src: np.ndarray, angle: float, flip: bool, scale: float,
+    bound: tuple[float, float, float] | None = None,
+) -> np.ndarray:
+    """:func:`transform_sprite` for a sprite that is already premultiplied.
+
+    ``bound``, the source's :func:`alpha_circle`, only saves work: the resampling is limited to
+    the square that the circle (grown by the bilinear footprint) can reach.
+    """
     if scale < 0.5:
+        bound = None
         if flip:
             src, flip = src[:, ::-1], False
         # area averaging before the rotation avoids aliasing on strong shrinks
@@ -84,6 +103,18 @@ def transform_premultiplied(src: np.ndarray, angle: float, flip: bool, scale: fl
         m = np.array([[-a, b, a * (w - 1) + tx], [b, a, -b * (w - 1) + ty]])
     else:
         m = np.array([[a, b, tx], [-b, a, ty]])
+    if bound is not None:
+        # an output pixel can only be opaque within sqrt(2) source pixels of an opaque centre
+        cx, cy, r = bound
+        ox = m[0, 0] * cx + m[0, 1] * cy + m[0, 2]
+        oy = m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
+        reach = (r + 1.5) * scale + 1.0
+        x0, y0 = max(0, math.floor(ox - reach)), max(0, math.floor(oy - reach))
+        x1, y1 = min(ow, math.ceil(ox + reach) + 1), min(oh, math.ceil(oy + reach) + 1)
+        if x1 > x0 and y1 > y0:
+            m[0, 2] -= x0
+            m[1, 2] -= y0
+            ow, oh = x1 - x0, y1 - y0
     out = cv2.warpAffine(
         src, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
