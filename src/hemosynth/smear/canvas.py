@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .kernels import optics_pass, restain_premultiplied
+from .kernels import optics_pass, restain_factors, restain_premultiplied
 from .sprite import unpremultiply
 from .stain import StainProfile, rgb_to_od, stain_transfer
 
@@ -96,6 +96,13 @@ def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, np
     return od, (p @ d + r).astype(np.float32)
 
 
+@lru_cache(maxsize=16)
+def _factors(src: StainProfile, dst: StainProfile) -> np.ndarray:
+    """The map from ``src`` to ``dst`` as :func:`~hemosynth.smear.kernels.restain_factors`."""
+    lut, mat = _transfer_luts(src, dst)
+    return restain_factors(lut, mat, dst.illuminant)
+
+
 def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.ndarray:
     """Re-stain a premultiplied RGBA sprite from ``src`` to ``dst``; alpha unchanged.
 
@@ -112,8 +119,7 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
     """
     if src == dst:
         return sprite_p
-    lut, mat = _transfer_luts(src, dst)
-    return restain_premultiplied(sprite_p, lut, mat, dst.illuminant)
+    return restain_premultiplied(sprite_p, _factors(src, dst))
 
 
 def _with_colour(sprite_p: np.ndarray, rgb: np.ndarray) -> np.ndarray:
