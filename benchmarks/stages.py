@@ -1,0 +1,90 @@
+"""Where the time of one smear goes: per-stage wall time in one process, paper geometry.
+
+Plans, packs, measures visibility, renders, encodes and annotates smears of the default config
+(2592 x 1944, Table 2 counts) one after the other, timing each stage; prints the median and the
+mean per smear. The pool's prepared sources are warmed first (as in a long run).
+
+Usage::
+
+    python benchmarks/stages.py [--smears 16] [--pool atlas|FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smears", type=int, default=16)
+    ap.add_argument("--pool", default="atlas")
+    args = ap.parse_args()
+
+    import cv2
+    from throughput import bench_config
+
+    from hemosynth.dataset import _Context, make_record, smear_name
+    from hemosynth.fileio import atomic_write_bytes, atomic_write_json, encode_image
+    from hemosynth.formats import WRITERS
+    from hemosynth.parallel import warm_up_kernels
+    from hemosynth.pools.store import open_pool
+    from hemosynth.smear.plan import plan_smear
+    from hemosynth.smear.render import pack_sprites, render, visibility
+
+    warnings.simplefilter("ignore")
+    cv2.setNumThreads(1)
+    warm_up_kernels()
+    cfg = bench_config(args.smears, args.pool)
+    pool = open_pool(cfg.pool)
+    root = Path(tempfile.mkdtemp(prefix="hemosynth-stages-"))
+    ctx = _Context(cfg, pool, root)
+    for i in range(1000, 1012):  # fill the pool's cache of prepared sources
+        plan_smear(cfg, pool, i, ctx.census)
+
+    times: dict[str, list[float]] = {}
+    cells = []
+    for i in range(args.smears):
+        t = time.perf_counter()
+
+        def tick(stage: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            times.setdefault(stage, []).append(now - t)
+            t = now
+
+        plan, sprites = plan_smear(cfg, pool, i, ctx.census, keep_sprites=True)
+        tick("plan (draws, sprite transforms, placement)")
+        pack = pack_sprites(plan, sprites)
+        tick("pack sprites")
+        frac, area, _ = visibility(plan, sprites, pack=pack)
+        tick("visibility")
+        image = render(plan, sprites, cfg.render, pack=pack)
+        tick("render (background, composite, optics)")
+        data = encode_image(image, cfg.output.image_format, cfg.output.jpeg_quality)
+        tick("encode JPEG")
+        record = make_record(plan, smear_name(i, cfg), frac, area, None, cfg.output.box_margin)
+        atomic_write_bytes(root / record["file_name"], data)
+        for fmt in cfg.output.formats:
+            for ls in ctx.sets:
+                WRITERS[fmt].write_smear(root, record, ls, cfg.output.min_visible)
+        atomic_write_json(root / "records" / f"smear_{i:06d}.json", record, indent=None)
+        tick("record, labels, file writes")
+        cells.append(len(plan))
+    print(f"{args.smears} smears, pool {args.pool}, {np.mean(cells):.0f} cells a smear on average")
+    print("stage | median ms | mean ms")
+    print("--- | --- | ---")
+    total = np.zeros(args.smears)
+    for stage, v in times.items():
+        total += np.asarray(v)
+        print(f"{stage} | {1000 * np.median(v):.1f} | {1000 * np.mean(v):.1f}")
+    print(f"total | {1000 * np.median(total):.1f} | {1000 * np.mean(total):.1f}")
+
+
+if __name__ == "__main__":
+    main()
