@@ -204,13 +204,22 @@ class Placer:
         finally:
             self.stats.seconds += time.perf_counter() - t0
 
-    def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
+    def centre_range(
+        self, w: int, h: int, inside: bool
+    ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """Where a ``w`` x ``h`` box's centre may be proposed, ``(lo, hi)``; None if a box
+        that must stay inside is larger than the field."""
         if inside:
             if w > self.width or h > self.height:
                 return None
-            lo, hi = (w / 2, h / 2), (self.width - w / 2, self.height - h / 2)
-        else:
-            lo, hi = (0.0, 0.0), (float(self.width), float(self.height))
+            return (w / 2, h / 2), (self.width - w / 2, self.height - h / 2)
+        return (0.0, 0.0), (float(self.width), float(self.height))
+
+    def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
+        bounds = self.centre_range(w, h, inside)
+        if bounds is None:
+            return None
+        lo, hi = bounds
         left = self.cfg.max_attempts
         batch = self.batch
         while left > 0:
@@ -366,12 +375,10 @@ class GridPlacer(Placer):
 
     def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
         # the base loop (same draws, same rounding), one compiled call per batch
-        if inside:
-            if w > self.width or h > self.height:
-                return None
-            lo, hi = (w / 2, h / 2), (self.width - w / 2, self.height - h / 2)
-        else:
-            lo, hi = (0.0, 0.0), (float(self.width), float(self.height))
+        bounds = self.centre_range(w, h, inside)
+        if bounds is None:
+            return None
+        lo, hi = bounds
         n = len(self.boxes)
         self._room(n)
         stats = self.stats
