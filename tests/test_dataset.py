@@ -65,6 +65,8 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
     generate_dataset(cfg, tmp_path / "w2", workers=2, pool=POOL)
     a, b = tree_digest(tmp_path / "w1"), tree_digest(tmp_path / "w2")
     assert a == b
+    generate_dataset(cfg, tmp_path / "all", workers=0, pool=POOL)  # every usable core
+    assert tree_digest(tmp_path / "all") == a
     generate_dataset(cfg.replace(seed=99), tmp_path / "s99", pool=POOL)
     c = tree_digest(tmp_path / "s99")
     assert a["images/smear_000000.jpg"] != c["images/smear_000000.jpg"]
@@ -221,3 +223,9 @@ def test_png_output_and_records_match_labels(tmp_path):
     rec = json.loads((tmp_path / "ds" / "records" / "smear_000000.json").read_text())
     lines = (tmp_path / "ds" / "yolo" / "main_rbc" / "labels" / "smear_000000.txt").read_text()
     assert len(lines.splitlines()) == len(rec["cells"])
+
+
+def test_negative_workers_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="workers"):
+        generate_dataset(_cfg(count=1), tmp_path / "ds", workers=-1, pool=POOL)
+    assert not (tmp_path / "ds").exists()

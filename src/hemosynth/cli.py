@@ -55,7 +55,9 @@ def generate(
     width: Annotated[int | None, typer.Option(help="Image width in pixels.")] = None,
     height: Annotated[int | None, typer.Option(help="Image height in pixels.")] = None,
     um_per_px: Annotated[float | None, typer.Option(help="Output scale, um per pixel.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Worker processes (0 = every usable core).")
+    ] = 1,
     executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a running dask scheduler.")

@@ -334,7 +334,7 @@ def generate_dataset(
     out : path-like
         The dataset folder; created if missing.
     workers : int
-        Worker processes (1 = in this process).
+        Worker processes (1 = in this process, 0 = one per usable core).
     executor : str
         ``local`` (processes on this machine) or ``dask`` (dask.distributed).
     resume : bool
@@ -357,8 +357,12 @@ def generate_dataset(
     root = Path(out)
     if executor not in EXECUTORS:
         raise ConfigError(f"executor: unknown {executor!r}; choose from {', '.join(EXECUTORS)}")
-    if workers < 1:
-        raise ConfigError(f"workers: must be >= 1, got {workers}")
+    if workers < 0:
+        raise ConfigError(f"workers: must be >= 0 (0 = every usable core), got {workers}")
+    if workers == 0:
+        from .parallel import usable_cores
+
+        workers = usable_cores()
     pool = pool if pool is not None else open_pool(cfg.pool)
     check_pool(cfg, pool)
     coverage = check_density(cfg, pool)

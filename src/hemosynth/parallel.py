@@ -8,6 +8,7 @@ output does not depend on the executor, the worker count or the order.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -87,6 +88,14 @@ def mp_context(
     return mp.get_context("spawn")
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def warm_up_kernels() -> None:
     """Compile the numba kernels, or load them from their disk cache, in this process.
 
@@ -110,6 +119,7 @@ def run_local(
     """Make the smears in this process (workers=1) or in a pool of ``workers`` processes."""
     if not indices:
         return
+    workers = min(workers, len(indices))  # no more processes than smears to make
     if workers == 1:
         from .dataset import _Context
 
