@@ -96,6 +96,10 @@ def generate(
     overrides.update(parse_settings(set_ or []))
     if overrides:
         cfg = cfg.replace(**overrides)
+    from .parallel import warm_up_kernels
+
+    with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
+        warm_up_kernels()
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console, transient=False,
