@@ -105,12 +105,19 @@ class ReferenceGridPlacer(Placer):
         return int(hit[0]) if hit.size else -1
 
 
-def _both(cells, width, height, threshold, cell, seed, attempts):
+def _both(cells, width, height, threshold, cell, seed, attempts, many=False):
+    """The reference and the compiled placer on the same cells and seed; ``many``: the
+    compiled one places them all in one :meth:`GridPlacer.place_many` call."""
     pc = PlacementConfig(strategy="grid", max_attempts=attempts)
     out = []
     for cls in (ReferenceGridPlacer, GridPlacer):
         placer = cls(width, height, threshold, pc, np.random.default_rng(seed), cell=cell)
-        placed = [placer.place(*c) for c in cells]
+        if many and cls is GridPlacer:
+            placed = placer.place_many(np.array([c[:2] for c in cells], float).reshape(-1, 2),
+                                       np.array([c[2] for c in cells], bool),
+                                       np.array([c[3] for c in cells], float))
+        else:
+            placed = [placer.place(*c) for c in cells]
         out.append((placer, placed))
     return out
 
@@ -128,11 +135,11 @@ grid_cells = st.one_of(st.integers(4, 30), st.integers(60, 200))
 
 
 @given(cell_lists, st.integers(30, 400), st.integers(30, 300), st.floats(0.0, 0.5),
-       grid_cells, st.integers(0, 2**32 - 1), st.integers(1, 40))
-@settings(max_examples=60, deadline=None)
+       grid_cells, st.integers(0, 2**32 - 1), st.integers(1, 40), st.booleans())
+@settings(max_examples=80, deadline=None)
 def test_compiled_grid_matches_the_array_version(cells, width, height, threshold, cell, seed,
-                                                 attempts):
-    (ref, rp), (new, np_) = _both(cells, width, height, threshold, cell, seed, attempts)
+                                                 attempts, many):
+    (ref, rp), (new, np_) = _both(cells, width, height, threshold, cell, seed, attempts, many)
     assert np_ == rp  # same paste points, same dropped cells
     assert new.boxes == ref.boxes and new.covers == ref.covers
     assert new.stats.attempts == ref.stats.attempts
@@ -152,11 +159,13 @@ def test_crowded_small_cells_grow_and_match():
     cells = [(int(rng.integers(2, 12)), int(rng.integers(2, 12)), bool(rng.random() < 0.3),
               float(rng.choice([1.0, 0.5]))) for _ in range(600)]
     cells += [(40, 40, False, 1.0)] * 100
-    (ref, rp), (new, np_) = _both(cells, 160, 120, 0.3, 40, 9, 20)
-    assert ref.cap > 8 and None in rp
-    assert any(p and (p[0] < 0 or p[1] < 0) for p in rp)
-    assert np_ == rp
-    assert (new.stats.attempts, new.stats.checks) == (ref.stats.attempts, ref.stats.checks)
+    for many in (False, True):
+        (ref, rp), (new, np_) = _both(cells, 160, 120, 0.3, 40, 9, 20, many)
+        assert ref.cap > 8 and None in rp
+        assert any(p and (p[0] < 0 or p[1] < 0) for p in rp)
+        assert np_ == rp
+        assert (new.stats.attempts, new.stats.checks) == (ref.stats.attempts, ref.stats.checks)
+        np.testing.assert_array_equal(new.table, ref.table)
 
 
 def test_direct_first_fit_and_register_match():

@@ -204,6 +204,14 @@ class Placer:
         finally:
             self.stats.seconds += time.perf_counter() - t0
 
+    def place_many(
+        self, sizes: np.ndarray, inside: np.ndarray, covers: np.ndarray
+    ) -> list[tuple[int, int] | None]:
+        """:meth:`place` for cells in order: ``sizes`` (m, 2) of ``w, h``, ``inside`` and
+        ``covers`` of shape (m,). Returns each cell's top-left corner, or None if dropped."""
+        return [self.place(int(wh[0]), int(wh[1]), bool(ins), float(c))
+                for wh, ins, c in zip(sizes, inside, covers, strict=True)]
+
     def centre_range(
         self, w: int, h: int, inside: bool
     ) -> tuple[tuple[float, float], tuple[float, float]] | None:
@@ -220,13 +228,14 @@ class Placer:
         if bounds is None:
             return None
         lo, hi = bounds
-        left = self.cfg.max_attempts
-        batch = self.batch
-        while left > 0:
-            k = min(batch, left)
-            left -= k
+        # every proposal of the cell is drawn at once (the same draws whether it fits at the
+        # first or the last), then checked in batches, each twice the last
+        proposals = self.propose_centres(lo, hi, self.cfg.max_attempts)
+        start, batch = 0, self.batch
+        while start < len(proposals):
+            centres = proposals[start : start + batch]
+            start += batch
             batch *= 2  # a crowded field: check more proposals at once
-            centres = self.propose_centres(lo, hi, k)
             x0 = np.floor(centres[:, 0] - w / 2 + 0.5)
             y0 = np.floor(centres[:, 1] - h / 2 + 0.5)
             if inside:
@@ -304,8 +313,9 @@ class GridPlacer(Placer):
     Each accepted box is registered in every grid cell its extent covers; a proposal's
     candidates are the boxes registered in the cells its extent covers. Two boxes whose
     interiors meet share a point, hence a grid cell, so no overlapping box is missed. A batch of
-    proposals is rounded, checked and its first fit registered by one compiled call
-    (:mod:`.gridjit`); the proposals are drawn here, so the random stream is the base loop's.
+    proposals is rounded, checked and its first fit registered in compiled code
+    (:mod:`.gridjit`), every cell of :meth:`place_many` in one call; the proposals are drawn
+    here, so the random stream is the base loop's.
     """
 
     def __init__(self, width, height, threshold, cfg, rng, cell: int | None = None) -> None:
@@ -374,36 +384,58 @@ class GridPlacer(Placer):
         return j
 
     def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
-        # the base loop (same draws, same rounding), one compiled call per batch
-        bounds = self.centre_range(w, h, inside)
-        if bounds is None:
-            return None
-        lo, hi = bounds
-        n = len(self.boxes)
-        self._room(n)
-        stats = self.stats
-        args = (float(w), float(h), bool(inside), float(self.width), float(self.height), n)
-        left = self.cfg.max_attempts
-        batch = self.batch
-        while left > 0:
-            k = min(batch, left)
-            left -= k
-            batch *= 2
-            centres = self.propose_centres(lo, hi, k)
-            j, used, checks, x0, y0, done = gridjit.place_batch(
-                centres, *args, self.table, self.fill, self.arr, self.cov, self.mark,
-                self.stamp, self.cell, self.pad, float(self.threshold), float(self.cover),
+        return self._place_cells(np.array([[w, h]], float), np.array([inside]),
+                                 np.array([self.cover]))[0]
+
+    def place_many(self, sizes, inside, covers):
+        t0 = time.perf_counter()
+        try:
+            return self._place_cells(np.asarray(sizes, float).reshape(-1, 2),
+                                     np.asarray(inside, bool), np.asarray(covers, float))
+        finally:
+            self.stats.seconds += time.perf_counter() - t0
+
+    def _place_cells(self, sizes, inside, covers) -> list[tuple[int, int] | None]:
+        """Every cell in one compiled loop; the draws are the base loop's, cell by cell."""
+        m = len(sizes)
+        lo = np.zeros((m, 2))
+        extent = np.zeros((m, 2))
+        urow = np.full(m, -1, np.int64)
+        v = 0
+        for i in range(m):
+            bounds = self.centre_range(sizes[i, 0], sizes[i, 1], bool(inside[i]))
+            if bounds is not None:
+                (lo[i, 0], lo[i, 1]), (hx, hy) = bounds
+                extent[i] = hx - lo[i, 0], hy - lo[i, 1]
+                urow[i] = v
+                v += 1
+        u = self.rng.random((v, self.cfg.max_attempts, 2))  # as v calls, one per cell
+        n0 = len(self.boxes)
+        self._room(n0 + m)
+        out = np.zeros((m, 2))
+        placed = np.zeros(m, bool)
+        counts = np.zeros(2, np.int64)
+        i, n = 0, n0
+        while i < m:
+            i, n, full = gridjit.place_cells(
+                u, urow, lo, extent, sizes, inside, covers, i, n, float(self.width),
+                float(self.height), self.table, self.fill, self.arr, self.cov, self.mark,
+                self.stamp, self.cell, self.pad, float(self.threshold), out, placed, counts,
             )
-            stats.attempts += used
-            stats.checks += checks
-            if j >= 0:
-                box = (x0, y0, float(x0 + w), float(y0 + h))
-                self.boxes.append(box)
-                self.covers.append(self.cover)
-                if not done:
-                    self._insert(n, box)
-                return int(x0), int(y0)
-        return None
+            if full:  # a grid cell was full: grow, then register the box the kernel placed
+                self._insert(n - 1, self.arr[n - 1])
+        self.stats.attempts += int(counts[0])
+        self.stats.checks += int(counts[1])
+        result: list[tuple[int, int] | None] = []
+        for k in range(m):
+            if not placed[k]:
+                result.append(None)
+                continue
+            x0, y0 = float(out[k, 0]), float(out[k, 1])
+            self.boxes.append((x0, y0, x0 + sizes[k, 0], y0 + sizes[k, 1]))
+            self.covers.append(float(covers[k]))
+            result.append((int(x0), int(y0)))
+        return result
 
 
 def lsh_hash(normals: np.ndarray, point: np.ndarray) -> bytes:

@@ -164,18 +164,25 @@ def plan_smear(
     angles = rng.uniform(0.0, 360.0, m) if pc.rotate else np.zeros(m)
     flips = rng.random(m) < 0.5 if pc.flip else np.zeros(m, bool)
     jitters = rng.uniform(j0, j1, m) if j1 > j0 else np.full(m, float(j0))
+    # every cell's sprite transformed first (its size is its box), then all placed in order
+    cells = []
     for k, cls in enumerate(wanted):
         sid = int(pool.ids(cls)[picks[k]])
         angle, flip = float(angles[k]), bool(flips[k])
         scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
         sprite = transform_premultiplied(sources.get(sid), angle, flip, scale,
                                          sources.bound(sid))
-        h, w = sprite.shape[:2]
-        pos = placer.place(w, h, inside=MAIN_OF[cls] in keep_inside,
-                           cover=pc.max_cover.get(MAIN_OF[cls], 1.0))
+        cells.append((cls, sid, angle, flip, scale, sprite))
+    sizes = np.array([(c[5].shape[1], c[5].shape[0]) for c in cells], float).reshape(-1, 2)
+    inside = np.array([MAIN_OF[c[0]] in keep_inside for c in cells], bool)
+    covers = np.array([pc.max_cover.get(MAIN_OF[c[0]], 1.0) for c in cells], float)
+    for (cls, sid, angle, flip, scale, sprite), pos in zip(
+        cells, placer.place_many(sizes, inside, covers), strict=True
+    ):
         if pos is None:
             dropped[cls] = dropped.get(cls, 0) + 1
             continue
+        h, w = sprite.shape[:2]
         rows.append((cls, sid, angle, flip, scale, pos[0], pos[1], w, h))
         sprites.append(sprite)
 
