@@ -119,20 +119,25 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
         h, w = shapes[i, 0], shapes[i, 1]
         x0, y0 = xy[i, 0], xy[i, 1]
         o = offsets[i]
-        mass = 0
-        for k in range(h * w):
-            mass += np.int64(buf[_U(o + 4 * k + 3)])
         cx0, cx1 = max(x0, 0), min(x0 + w, width)
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
-        if cx0 >= cx1 or cy0 >= cy1 or mass == 0:
+        if cx0 >= cx1 or cy0 >= cy1:
             continue
+        mass = 0  # the sprite's alpha sum: summed below where it is wholly inside the field
+        if cx1 - cx0 < w or cy1 - cy0 < h:
+            for k in range(h * w):
+                mass += np.int64(buf[_U(o + 4 * k + 3)])
+            if mass == 0:
+                continue
         seen = 0.0
         count = 0
+        inner = 0
         for y in range(cy0, cy1):
             k = _U((y - y0) * w + (cx0 - x0))  # unsigned: no wraparound checks
             q = _U(y * width + cx0)
             for _ in range(cx1 - cx0):
                 a8 = buf[_U(o) + _U(4) * k + _U(3)]
+                inner += np.int64(a8)
                 if a8 != 0:
                     t = trans[q]
                     if a8 == 255:
@@ -148,6 +153,10 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
                         masks[_U(o // 4) + k] = 1
                 k += _U(1)
                 q += _U(1)
+        if mass == 0:
+            mass = inner
+            if mass == 0:
+                continue
         frac[i] = seen / (mass / 255.0)
         area[i] = count
     return frac, area
