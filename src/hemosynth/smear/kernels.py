@@ -348,6 +348,8 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
     keep = np.empty(n, np.uint32)
     mix = np.zeros(n, np.uint32)
     bytes_ = np.zeros(width + 8, np.uint8)
+    idx = np.zeros(width, np.int64)
+    noise3 = np.zeros(n, np.int16)
     table = noise.reshape(noise.size)
     state = _U(seed)
     for y in range(height):
@@ -376,15 +378,21 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
                 state, bits = _splitmix(state)
                 for b in range(8):
                     bytes_[x + b] = np.uint8((bits >> _U(8 * b)) & _U(0xFF))
+            # in three simple loops (the first and last vectorise): the table index from the
+            # luminance (as OpenCV's RGB2GRAY computes it) and the random byte, the noise of
+            # each pixel repeated on its channels, the saturating add
             for x in range(width):
-                j = _U(3 * x)  # unsigned indices: no wraparound checks
-                # luminance as OpenCV's RGB2GRAY computes it
-                lum = (_U(dst[j]) * _U(4899) + _U(dst[j + _U(1)]) * _U(9617)
-                       + _U(dst[j + _U(2)]) * _U(1868) + _U(8192)) >> _U(14)
-                d = np.int32(table[(lum << _U(8)) | _U(bytes_[x])])
-                for c in range(3):
-                    v = np.int32(dst[j + _U(c)]) + d
-                    dst[j + _U(c)] = np.uint8(min(max(v, 0), 255))
+                lum = (np.int64(dst[3 * x]) * 4899 + np.int64(dst[3 * x + 1]) * 9617
+                       + np.int64(dst[3 * x + 2]) * 1868 + 8192) >> 14
+                idx[x] = (lum << 8) | np.int64(bytes_[x])
+            for x in range(width):
+                d = table[idx[x]]
+                noise3[3 * x] = d
+                noise3[3 * x + 1] = d
+                noise3[3 * x + 2] = d
+            for j in range(n):
+                v = np.int16(dst[j]) + noise3[j]
+                dst[j] = np.uint8(min(max(v, np.int16(0)), np.int16(255)))
     return out.reshape(height, width, 3)
 
 
