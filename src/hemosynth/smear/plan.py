@@ -309,10 +309,11 @@ class SourceSprites:
         return self.shape(premultiply(rgba))
 
     def bound(self, sprite_id: int) -> tuple[float, float, float]:
-        """The prepared source's :func:`~hemosynth.smear.sprite.alpha_circle` (kept by the
-        pool): lets the transform skip pixels that cannot be opaque."""
-        c = self.pool.derived(self.kind + ":circle", sprite_id,
-                              lambda _: np.array(alpha_circle(self.get(sprite_id)[:, :, 3])))
+        """The source's :func:`~hemosynth.smear.sprite.alpha_circle` (kept by the pool): lets
+        the transform skip pixels that cannot be opaque. Taken from the pool's own alpha: edge
+        shaping and re-staining never widen its support, so the circle bounds them too."""
+        c = self.pool.derived("alpha_circle", sprite_id,
+                              lambda rgba: np.array(alpha_circle(rgba[:, :, 3])))
         return float(c[0]), float(c[1]), float(c[2])
 
 
