@@ -9,7 +9,7 @@ from the operating system.
 
 Usage::
 
-    python benchmarks/throughput.py [--smears 200] [--workers 2] [--pool atlas|FOLDER]
+    python benchmarks/throughput.py [--smears 200] [--workers 2[,4,...]] [--pool atlas|FOLDER]
 """
 
 from __future__ import annotations
@@ -158,36 +158,36 @@ def generate_seconds(n: int, workers: int, pool_spec: str = "atlas") -> tuple[fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smears", type=int, default=200)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="2",
+                    help="worker count, or several separated by commas (e.g. 2,4,8,16)")
     ap.add_argument("--pool", default="atlas", help="atlas (default) or a pool folder")
     args = ap.parse_args()
-    n, k = args.smears, args.workers
+    n = args.smears
+    ks = [int(k) for k in str(args.workers).split(",") if int(k) > 1]
 
     IMAGES["card"] = [textured_card()]
     IMAGES["smears"] = generated_smears(pool_spec=args.pool)
-    f1 = floor_seconds(n, 1)
-    fk = floor_seconds(n, k)
-    s1 = floor_seconds(n, 1, "smears")
-    sk = floor_seconds(n, k, "smears")
-    g1, m1 = generate_seconds(n, 1, args.pool)
-    gk, mk = generate_seconds(n, k, args.pool)
+    floors = {k: (floor_seconds(n, k), floor_seconds(n, k, "smears")) for k in [1, *ks]}
+    runs = {k: generate_seconds(n, k, args.pool) for k in [1, *ks]}
     print(f"{n} smears of 2592x1944 px, paper counts, pool {args.pool}; JPEG quality 95")
     print("run | seconds | smears/s | x floor (card, same processes) "
           "| x floor (smears, same processes) | peak RSS per worker MB")
     print("--- | --- | --- | --- | --- | ---")
-    print(f"JPEG encode only (test card), 1 process | {f1:.1f} | {n / f1:.1f} | 1.0 | - | -")
-    print(f"JPEG encode only (test card), {k} processes | {fk:.1f} | {n / fk:.1f} | 1.0 | - | -")
-    print(f"JPEG encode only (generated smears), 1 process | {s1:.1f} | {n / s1:.1f} | - | 1.0 "
-          "| -")
-    print(f"JPEG encode only (generated smears), {k} processes | {sk:.1f} | {n / sk:.1f} | - "
-          "| 1.0 | -")
-    print(f"generate, 1 worker | {g1:.1f} | {n / g1:.2f} | {g1 / f1:.1f} | {g1 / s1:.1f} "
-          f"| {m1:.0f}")
-    print(f"generate, {k} workers | {gk:.1f} | {n / gk:.2f} | {gk / fk:.1f} | {gk / sk:.1f} "
-          f"| {mk:.0f}")
-    print(f"\nspeed-up 1 -> {k} workers: {g1 / gk:.2f}x; {k}-worker generation is "
-          f"{gk / fk:.1f}x the {k}-process floor of the test card and {gk / sk:.1f}x that of "
-          "the generated smears")
+    for k, (fc, fs) in floors.items():
+        procs = "1 process" if k == 1 else f"{k} processes"
+        print(f"JPEG encode only (test card), {procs} | {fc:.1f} | {n / fc:.1f} | 1.0 | - | -")
+        print(f"JPEG encode only (generated smears), {procs} | {fs:.1f} | {n / fs:.1f} | - "
+              "| 1.0 | -")
+    for k, (g, m) in runs.items():
+        fc, fs = floors[k]
+        who = "1 worker" if k == 1 else f"{k} workers"
+        print(f"generate, {who} | {g:.1f} | {n / g:.2f} | {g / fc:.1f} | {g / fs:.1f} | {m:.0f}")
+    g1 = runs[1][0]
+    for k in ks:
+        gk = runs[k][0]
+        print(f"\nspeed-up 1 -> {k} workers: {g1 / gk:.2f}x; {k}-worker generation is "
+              f"{gk / floors[k][0]:.1f}x the {k}-process floor of the test card and "
+              f"{gk / floors[k][1]:.1f}x that of the generated smears")
 
 
 if __name__ == "__main__":
