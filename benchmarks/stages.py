@@ -32,13 +32,14 @@ def main() -> None:
     from hemosynth.dataset import _Context, make_record, smear_name
     from hemosynth.fileio import atomic_write_bytes, atomic_write_json, encode_image
     from hemosynth.formats import WRITERS
-    from hemosynth.parallel import warm_up_kernels
+    from hemosynth.parallel import retain_freed_memory, warm_up_kernels
     from hemosynth.pools.store import open_pool
     from hemosynth.smear.plan import plan_smear
     from hemosynth.smear.render import pack_sprites, render, visibility
 
     warnings.simplefilter("ignore")
     cv2.setNumThreads(1)
+    retain_freed_memory()  # as a worker process does
     warm_up_kernels()
     cfg = bench_config(args.smears, args.pool)
     pool = open_pool(cfg.pool)

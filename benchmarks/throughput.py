@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
 import shutil
 import tempfile
@@ -103,8 +104,6 @@ def _peak_rss_mb(pid: int) -> float:
 
 def _watch_workers(stop, peaks: dict[int, float]) -> None:
     """Sample the peak RSS of every hemosynth worker process until ``stop`` is set."""
-    import os
-
     me = os.getpid()
     while not stop.is_set():
         for d in os.listdir("/proc"):
@@ -126,9 +125,13 @@ def _generate(n: int, workers: int, out: str, pool_spec: str) -> tuple[float, fl
     import warnings
 
     from hemosynth.dataset import generate_dataset
+    from hemosynth.parallel import retain_freed_memory
     from hemosynth.pools.store import open_pool
 
     warnings.simplefilter("ignore")
+    retain_freed_memory()  # as the generate command does
+    if workers == 1:  # one core, OpenCV's threads included (the 1-process floor uses one)
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cfg = bench_config(n, pool_spec)
     open_pool(cfg.pool)  # build or load the atlas cache outside the timing
     peaks: dict[int, float] = {}

@@ -126,3 +126,22 @@ def test_yolo_dataset_passes_ultralytics_checker(tmp_path):
             assert nc == 0, msg  # not corrupt
             n_lines = len(lb.read_text().splitlines())
             assert len(out[1]) == n_lines
+
+
+@pytest.mark.parametrize("name", ["main", "main+rbc"])
+def test_coco_built_smear_by_smear_is_the_dict_written_at_once(tmp_path, name):
+    from hemosynth.fileio import atomic_write_json
+    from hemosynth.formats import WRITERS, finalize
+
+    cfg = small_config(**{"counts.wbc.mean": 4.0, "counts.platelet.mean": 4.0,
+                          "output.coco_masks": True})
+    records = [make_smear(cfg, POOL, i)[1] for i in range(3)]
+    empty = dict(records[1], cells=[])  # a smear with nothing to label, in the middle
+    records = [records[0], {**empty, "index": 1}, {**records[2], "index": 2}]
+    ls = label_set(name)
+    finalize(WRITERS["coco"], tmp_path, records, ls, cfg)
+    atomic_write_json(tmp_path / "want.json", coco_dict(records, ls), indent=None)
+    got = (tmp_path / "coco" / f"{ls.slug}.json").read_bytes()
+    assert got == (tmp_path / "want.json").read_bytes()
+    assert [a["id"] for a in json.loads(got)["annotations"]] == list(
+        range(1, len(json.loads(got)["annotations"]) + 1))

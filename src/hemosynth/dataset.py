@@ -157,7 +157,7 @@ class _Context:
         self.sets = [label_set(s) for s in cfg.output.label_sets]
 
     def produce(self, index: int) -> dict[str, Any]:
-        """Make and write smear ``index``; return its short summary."""
+        """Make and write smear ``index``; return its record."""
         cfg = self.cfg
         image, record = make_smear(cfg, self.pool, index, self.census)
         atomic_write_bytes(
@@ -168,7 +168,7 @@ class _Context:
             for ls in self.sets:
                 WRITERS[fmt].write_smear(self.root, record, ls, cfg.output.min_visible)
         atomic_write_json(record_path(self.root, index), record, indent=None)
-        return summarize(record)
+        return record
 
 
 def record_path(root: Path, index: int) -> Path:
@@ -373,12 +373,15 @@ def generate_dataset(
     if progress:
         progress(done, cfg.count)
     run = EXECUTORS[executor]
-    for _summary in run(cfg, pool, root, todo, workers, scheduler=scheduler):
+    # the dataset-wide files are built from the records as they come in, while the workers
+    # go on; only writing them is left at the end
+    assembly = _Assembly(root, cfg, todo)
+    for record in run(cfg, pool, root, todo, workers, scheduler=scheduler):
+        assembly.offer(record)
         done += 1
         if progress:
             progress(done, cfg.count)
-
-    return finalize_dataset(root, cfg, pool, made=len(todo), coverage=coverage)
+    return assembly.write(pool, made=len(todo), coverage=coverage)
 
 
 def _prepare_folder(
@@ -423,43 +426,98 @@ def _prepare_folder(
 def finalize_dataset(
     root: Path, cfg: GenerationConfig, pool: Pool, made: int = 0, coverage: float | None = None
 ) -> DatasetSummary:
-    """Write the dataset-wide files (COCO, data.yaml) and the complete manifest."""
-    records = list(iter_records(root, cfg.count))
-    for fmt in cfg.output.formats:
-        for s in cfg.output.label_sets:
-            WRITERS[fmt].finalize(root, records, label_set(s), cfg)
-    requested: dict[str, int] = {}
-    placed: dict[str, int] = {}
-    dropped: dict[str, int] = {}
-    smears = []
-    for rec in records:
-        _add(requested, rec["requested"])
-        _add(placed, rec["placed"])
-        _add(dropped, rec["dropped"])
-        smears.append(summarize(rec))
-    totals = {"requested": requested, "placed": placed, "dropped": dropped}
-    by_main: dict[str, int] = {}
-    for c, v in placed.items():
-        _add(by_main, {MAIN_OF[c]: v})
-    totals["placed_by_main_type"] = by_main
-    atomic_write_json(root / MANIFEST, _manifest(cfg, pool, "complete", totals=totals,
-                                                 smears=smears))
-    n_drop = sum(dropped.values())
-    if n_drop:
-        n_req = sum(requested.values())
-        detail = ", ".join(f"{c} {v}" for c, v in sorted(dropped.items(), key=lambda x: -x[1]))
-        cov = f"; requested boxes cover {coverage:.2f} of the field" if coverage else ""
-        warnings.warn(
-            DensityWarning(
-                f"{n_drop} of {n_req} requested cells ({100 * n_drop / n_req:.1f}%) could not be "
-                f"placed within {cfg.placement.max_attempts} attempts at IoU <= "
-                f"{cfg.placement.iou_threshold_range[1]} on a {cfg.canvas.width}x"
-                f"{cfg.canvas.height} px field ({detail}){cov}; lower the counts, widen "
-                f"placement.iou_threshold_range or raise placement.max_attempts"
-            ),
-            stacklevel=2,
-        )
-    return DatasetSummary(root, cfg.count, made, requested, placed, dropped)
+    """Write the dataset-wide files (COCO, data.yaml) and the complete manifest from the
+    records on disk."""
+    return _Assembly(Path(root), cfg, ()).write(pool, made=made, coverage=coverage)
+
+
+class _Assembly:
+    """The dataset-wide files and the manifest's totals, built from the records in index
+    order.
+
+    Workers finish smears out of order: a record is held until every earlier one is in, then
+    consumed (the format collectors, the manifest's per-smear entries and totals). Records of
+    smears this run does not make (made before a resume) are read from disk in their turn.
+    """
+
+    def __init__(self, root: Path, cfg: GenerationConfig, made_now: Iterable[int]):
+        self.root, self.cfg = root, cfg
+        self.made_now = set(made_now)
+        self.waiting: dict[int, dict[str, Any]] = {}
+        self.next = 0
+        self.collectors = [
+            WRITERS[fmt].collector(label_set(s), cfg)
+            for fmt in cfg.output.formats
+            for s in cfg.output.label_sets
+        ]
+        self.smears: list[dict[str, Any]] = []
+        self.requested: dict[str, int] = {}
+        self.placed: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+
+    def offer(self, record: dict[str, Any] | None = None) -> None:
+        """Take a newly made ``record``, and consume every record whose turn has come."""
+        if record is not None:
+            self.waiting[record["index"]] = record
+        while self.next < self.cfg.count:
+            i = self.next
+            if i in self.waiting:
+                rec = self.waiting.pop(i)
+            elif i not in self.made_now:
+                rec = read_record(self.root, i)
+            else:
+                return
+            for c in self.collectors:
+                c.add(rec)
+            _add(self.requested, rec["requested"])
+            _add(self.placed, rec["placed"])
+            _add(self.dropped, rec["dropped"])
+            self.smears.append(summarize(rec))
+            self.next += 1
+
+    def write(self, pool: Pool, made: int, coverage: float | None) -> DatasetSummary:
+        """Write the dataset-wide files and the complete manifest; warn about dropped cells.
+
+        Raises
+        ------
+        DatasetError
+            If a record is missing, naming it.
+        """
+        self.offer()
+        if self.next < self.cfg.count:
+            raise DatasetError(
+                f"{record_path(self.root, self.next)}: missing record (the dataset is "
+                "incomplete)"
+            )
+        cfg, root = self.cfg, self.root
+        for c in self.collectors:
+            c.write(root)
+        requested, placed, dropped = self.requested, self.placed, self.dropped
+        totals: dict[str, Any] = {"requested": requested, "placed": placed, "dropped": dropped}
+        by_main: dict[str, int] = {}
+        for c, v in placed.items():
+            _add(by_main, {MAIN_OF[c]: v})
+        totals["placed_by_main_type"] = by_main
+        atomic_write_json(root / MANIFEST, _manifest(cfg, pool, "complete", totals=totals,
+                                                     smears=self.smears))
+        n_drop = sum(dropped.values())
+        if n_drop:
+            n_req = sum(requested.values())
+            detail = ", ".join(
+                f"{c} {v}" for c, v in sorted(dropped.items(), key=lambda x: -x[1])
+            )
+            cov = f"; requested boxes cover {coverage:.2f} of the field" if coverage else ""
+            warnings.warn(
+                DensityWarning(
+                    f"{n_drop} of {n_req} requested cells ({100 * n_drop / n_req:.1f}%) could "
+                    f"not be placed within {cfg.placement.max_attempts} attempts at IoU <= "
+                    f"{cfg.placement.iou_threshold_range[1]} on a {cfg.canvas.width}x"
+                    f"{cfg.canvas.height} px field ({detail}){cov}; lower the counts, widen "
+                    f"placement.iou_threshold_range or raise placement.max_attempts"
+                ),
+                stacklevel=3,
+            )
+        return DatasetSummary(root, cfg.count, made, requested, placed, dropped)
 
 
 def iter_records(root: str | Path, count: int | None = None) -> Iterable[dict[str, Any]]:

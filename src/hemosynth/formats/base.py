@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..taxonomy import LabelSet
+
+
+class Collector(Protocol):
+    """Gathers, smear by smear, what a format writes once for the whole dataset."""
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Take the next smear's record (records come in index order)."""
+
+    def write(self, root: Path) -> None:
+        """Write the dataset-wide files (index files, a single JSON)."""
 
 
 class Writer(Protocol):
@@ -19,10 +29,28 @@ class Writer(Protocol):
     ) -> None:
         """Write what belongs to one smear (may do nothing)."""
 
-    def finalize(
-        self, root: Path, records: list[dict[str, Any]], label_set: LabelSet, cfg: Any
-    ) -> None:
-        """Write what needs every smear (index files, a single JSON)."""
+    def collector(self, label_set: LabelSet, cfg: Any) -> Collector:
+        """A new collector of the dataset-wide files of ``label_set``."""
+
+
+class NoCollector:
+    """The collector of a format with no dataset-wide files."""
+
+    def add(self, record: dict[str, Any]) -> None:
+        pass
+
+    def write(self, root: Path) -> None:
+        pass
+
+
+def finalize(
+    writer: Writer, root: Path, records: Iterable[dict[str, Any]], label_set: LabelSet, cfg: Any
+) -> None:
+    """Write ``writer``'s dataset-wide files of ``label_set`` from all ``records`` at once."""
+    c = writer.collector(label_set, cfg)
+    for rec in records:
+        c.add(rec)
+    c.write(root)
 
 
 def labelled_cells(

@@ -9,12 +9,13 @@ Categories have ``id = class id + 1`` (COCO ids start at 1) and the main type as
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_text
 from ..taxonomy import MAIN_OF, LabelSet
 from .base import labelled_cells
 
@@ -57,45 +58,93 @@ def window_rle(
     return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
 
+def coco_entries(
+    record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0, first_id: int = 1
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The COCO image entry of one record and its annotations, numbered from ``first_id``."""
+    image_id = record["index"] + 1
+    image = {
+        "id": image_id,
+        "file_name": Path(record["file_name"]).name,
+        "width": record["width"],
+        "height": record["height"],
+    }
+    anns = []
+    for cid, cell in labelled_cells(record, label_set, min_visible):
+        x0, y0, x1, y1 = cell["box"]
+        ann = {
+            "id": first_id + len(anns),
+            "image_id": image_id,
+            "category_id": cid + 1,
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "area": cell["area"],
+            "iscrowd": 0,
+            "visible_fraction": cell["visible"],
+        }
+        if "rle" in cell:
+            ann["segmentation"] = cell["rle"]
+        anns.append(ann)
+    return image, anns
+
+
+def _info(label_set: LabelSet) -> dict[str, Any]:
+    return {"description": f"hemosynth synthetic blood smears, label set {label_set.name}"}
+
+
+def _categories(label_set: LabelSet) -> list[dict[str, Any]]:
+    return [
+        {"id": k + 1, "name": n, "supercategory": MAIN_OF.get(n, n)}
+        for k, n in enumerate(label_set.names)
+    ]
+
+
 def coco_dict(
     records: list[dict[str, Any]], label_set: LabelSet, min_visible: float = 0.0
 ) -> dict[str, Any]:
     """Build the COCO detection dict of ``records`` for ``label_set``."""
     images, anns = [], []
     for rec in records:
-        image_id = rec["index"] + 1
-        images.append(
-            {
-                "id": image_id,
-                "file_name": Path(rec["file_name"]).name,
-                "width": rec["width"],
-                "height": rec["height"],
-            }
-        )
-        for cid, cell in labelled_cells(rec, label_set, min_visible):
-            x0, y0, x1, y1 = cell["box"]
-            ann = {
-                "id": len(anns) + 1,
-                "image_id": image_id,
-                "category_id": cid + 1,
-                "bbox": [x0, y0, x1 - x0, y1 - y0],
-                "area": cell["area"],
-                "iscrowd": 0,
-                "visible_fraction": cell["visible"],
-            }
-            if "rle" in cell:
-                ann["segmentation"] = cell["rle"]
-            anns.append(ann)
-    cats = [
-        {"id": k + 1, "name": n, "supercategory": MAIN_OF.get(n, n)}
-        for k, n in enumerate(label_set.names)
-    ]
+        image, more = coco_entries(rec, label_set, min_visible, len(anns) + 1)
+        images.append(image)
+        anns.extend(more)
     return {
-        "info": {"description": f"hemosynth synthetic blood smears, label set {label_set.name}"},
+        "info": _info(label_set),
         "images": images,
         "annotations": anns,
-        "categories": cats,
+        "categories": _categories(label_set),
     }
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)  # as atomic_write_json writes
+
+
+class _CocoText:
+    """``coco/<set>.json`` built as JSON text smear by smear, so that only joining the parts is
+    left when the last smear is made. The bytes are those of :func:`coco_dict` written by
+    :func:`~hemosynth.fileio.atomic_write_json` (``indent=None``)."""
+
+    def __init__(self, label_set: LabelSet, min_visible: float):
+        self.label_set, self.min_visible = label_set, min_visible
+        self.images: list[str] = []
+        self.anns: list[str] = []  # one part per smear that has annotations
+        self.next_id = 1
+
+    def add(self, record: dict[str, Any]) -> None:
+        image, anns = coco_entries(record, self.label_set, self.min_visible, self.next_id)
+        self.images.append(_dumps(image))
+        if anns:
+            self.anns.append(_dumps(anns)[1:-1])
+            self.next_id += len(anns)
+
+    def write(self, root: Path) -> None:
+        ls = self.label_set
+        text = (
+            f'{{"info": {_dumps(_info(ls))}, "images": [{", ".join(self.images)}], '
+            f'"annotations": [{", ".join(self.anns)}], "categories": '
+            f"{_dumps(_categories(ls))}}}\n"
+        )
+        atomic_write_text(root / "coco" / f"{ls.slug}.json", text)
 
 
 class CocoWriter:
@@ -106,9 +155,5 @@ class CocoWriter:
     def write_smear(self, root, record, label_set, min_visible):
         pass
 
-    def finalize(self, root, records, label_set, cfg):
-        atomic_write_json(
-            root / "coco" / f"{label_set.slug}.json",
-            coco_dict(records, label_set, cfg.output.min_visible),
-            indent=None,
-        )
+    def collector(self, label_set, cfg):
+        return _CocoText(label_set, cfg.output.min_visible)

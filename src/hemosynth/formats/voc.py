@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from ..fileio import atomic_write_text
 from ..taxonomy import LabelSet
-from .base import labelled_cells
+from .base import NoCollector, labelled_cells
 
 
 def voc_xml(record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0) -> str:
@@ -56,5 +56,5 @@ class VocWriter:
             root / "voc" / label_set.slug / f"{stem}.xml", voc_xml(record, label_set, min_visible)
         )
 
-    def finalize(self, root, records, label_set, cfg):
-        pass
+    def collector(self, label_set, cfg):
+        return NoCollector()

@@ -86,16 +86,30 @@ class YoloWriter:
         path = self.folder(root, label_set) / "labels" / f"{stem}.txt"
         atomic_write_text(path, yolo_lines(record, label_set, min_visible))
 
-    def finalize(self, root, records, label_set, cfg):
-        folder = self.folder(root, label_set)
+    def collector(self, label_set, cfg):
+        return _YoloLists(self.folder, label_set, cfg.output.val_fraction)
+
+
+class _YoloLists:
+    """The image lists (train/val) and ``data.yaml`` of one label set."""
+
+    def __init__(self, folder, label_set: LabelSet, val_fraction: float):
+        self.folder, self.label_set, self.val_fraction = folder, label_set, val_fraction
+        self.names: list[str] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.names.append(Path(record["file_name"]).name)
+
+    def write(self, root: Path) -> None:
+        folder = self.folder(root, self.label_set)
         link = folder / "images"
         folder.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
             if link.exists():
                 raise FormatError(f"{link}: exists and is not the images symlink")
             os.symlink(Path("..") / ".." / "images", link, target_is_directory=True)
-        names = [Path(r["file_name"]).name for r in records]
-        n_val = int(round(len(names) * cfg.output.val_fraction))
+        names = self.names
+        n_val = int(round(len(names) * self.val_fraction))
         # the last smears are the validation split: stable when the count grows
         train = names[: len(names) - n_val] if n_val else names
         val = names[len(names) - n_val :] if n_val else names
@@ -104,7 +118,7 @@ class YoloWriter:
         data = {
             "train": "train.txt",
             "val": "val.txt",
-            "nc": len(label_set.names),
-            "names": dict(enumerate(label_set.names)),
+            "nc": len(self.label_set.names),
+            "names": dict(enumerate(self.label_set.names)),
         }
         atomic_write_text(folder / "data.yaml", yaml.safe_dump(data, sort_keys=False))
