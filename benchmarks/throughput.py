@@ -125,8 +125,13 @@ def _generate(n: int, workers: int, out: str, pool_spec: str) -> tuple[float, fl
     import warnings
 
     from hemosynth.dataset import generate_dataset
-    from hemosynth.parallel import retain_freed_memory
     from hemosynth.pools.store import open_pool
+
+    try:
+        from hemosynth.parallel import retain_freed_memory
+    except ImportError:  # code from before session 6, in a before/after run
+        def retain_freed_memory() -> bool:
+            return False
 
     warnings.simplefilter("ignore")
     retain_freed_memory()  # as the generate command does

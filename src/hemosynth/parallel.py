@@ -139,10 +139,11 @@ def warm_up_kernels() -> None:
     Called before worker processes start: the first compilation (a few seconds) happens once
     and writes the cache, and each worker then only loads it.
     """
-    from .smear import gridjit, kernels
+    from .smear import gridjit, kernels, warp
 
     gridjit.warm_up()
     kernels.warm_up()
+    warp.warm_up()
 
 
 def _batches(indices: list[int], size: int) -> list[list[int]]:

@@ -13,6 +13,7 @@ and are never hidden beyond the IoU bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,9 @@ from .counts import Census
 from .placement import PlacementStats, make_placer
 from .render import BLENDERS, paste_window
 from .seeds import STREAM_APPEARANCE, STREAM_CELLS, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
-from .sprite import alpha_circle, alpha_extent, premultiply, transform_premultiplied
+from .sprite import alpha_circle, alpha_extent, premultiply
 from .stain import StainProfile
+from .warp import transform_many
 
 #: drawing layer of each main type (higher = drawn later, on top)
 LAYER = {"RBC": 0, "Platelet": 1, "Nucleated RBC": 2, "WBC": 3}
@@ -165,14 +167,11 @@ def plan_smear(
     flips = rng.random(m) < 0.5 if pc.flip else np.zeros(m, bool)
     jitters = rng.uniform(j0, j1, m) if j1 > j0 else np.full(m, float(j0))
     # every cell's sprite transformed first (its size is its box), then all placed in order
-    cells = []
-    for k, cls in enumerate(wanted):
-        sid = int(pool.ids(cls)[picks[k]])
-        angle, flip = float(angles[k]), bool(flips[k])
-        scale = pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
-        sprite = transform_premultiplied(sources.get(sid), angle, flip, scale,
-                                         sources.bound(sid))
-        cells.append((cls, sid, angle, flip, scale, sprite))
+    sids = [int(pool.ids(cls)[picks[k]]) for k, cls in enumerate(wanted)]
+    scales = [pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
+              for k, sid in enumerate(sids)]
+    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales,
+                     sources.transform(sids, angles, flips, scales), strict=True))
     sizes = np.array([(c[5].shape[1], c[5].shape[0]) for c in cells], float).reshape(-1, 2)
     inside = np.array([MAIN_OF[c[0]] in keep_inside for c in cells], bool)
     covers = np.array([pc.max_cover.get(MAIN_OF[c[0]], 1.0) for c in cells], float)
@@ -308,6 +307,17 @@ class SourceSprites:
     def _shaped(self, rgba: np.ndarray) -> np.ndarray:
         return self.shape(premultiply(rgba))
 
+    def transform(
+        self, sprite_ids: Sequence[int], angles: Sequence[float], flips: Sequence[bool],
+        scales: Sequence[float],
+    ) -> list[np.ndarray]:
+        """Every cell's sprite transformed (:func:`~hemosynth.smear.warp.transform_many`):
+        cell ``i`` is source ``sprite_ids[i]`` flipped, rotated and rescaled."""
+        distinct = list(dict.fromkeys(sprite_ids))
+        slot = {sid: k for k, sid in enumerate(distinct)}
+        return transform_many([self.get(s) for s in distinct], [slot[s] for s in sprite_ids],
+                              angles, flips, scales, [self.bound(s) for s in distinct])
+
     def bound(self, sprite_id: int) -> tuple[float, float, float]:
         """The source's :func:`~hemosynth.smear.sprite.alpha_circle` (kept by the pool): lets
         the transform skip pixels that cannot be opaque. Taken from the pool's own alpha: edge
@@ -320,9 +330,5 @@ class SourceSprites:
 def prepare_sprites(plan: SmearPlan, pool: Pool, cfg: GenerationConfig) -> list[np.ndarray]:
     """The transformed, prepared sprites of ``plan`` (as ``plan_smear(keep_sprites=True)``)."""
     sources = SourceSprites(pool, cfg, plan.appearance)
-    sprites = [
-        transform_premultiplied(sources.get(int(s)), float(a), bool(f), float(k),
-                                sources.bound(int(s)))
-        for s, a, f, k in zip(plan.sprite_ids, plan.angles, plan.flips, plan.scales, strict=True)
-    ]
+    sprites = sources.transform(plan.sprite_ids.tolist(), plan.angles, plan.flips, plan.scales)
     return apply_strengths(sprites, plan.strengths, plan.appearance, cfg)

@@ -74,25 +74,45 @@ def alpha_circle(alpha: np.ndarray) -> tuple[float, float, float]:
     return float(cx), float(cy), float(r)
 
 
-def transform_premultiplied(
-    src: np.ndarray, angle: float, flip: bool, scale: float,
-    bound: tuple[float, float, float] | None = None,
-) -> np.ndarray:
-    """:func:`transform_sprite` for a sprite that is already premultiplied.
-
-    ``bound``, the source's :func:`alpha_circle`, only saves work: the resampling is limited to
-    the square that the circle (grown by the bilinear footprint) can reach.
-    """
-    if scale < 0.5:
-        bound = None
-        if flip:
-            src, flip = src[:, ::-1], False
-        # area averaging before the rotation avoids aliasing on strong shrinks
-        h, w = src.shape[:2]
-        nw, nh = max(1, round(w * scale * 2)), max(1, round(h * scale * 2))
-        src = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_AREA)
-        scale = scale * w / nw
+def shrink_first(src: np.ndarray, flip: bool, scale: float) -> tuple[np.ndarray, bool, float]:
+    """Area-average a source that is to shrink below half its size (avoids aliasing): returns
+    the source, flip and scale that remain to apply (unchanged for ``scale >= 0.5``)."""
+    if scale >= 0.5:
+        return src, flip, scale
+    if flip:
+        src, flip = src[:, ::-1], False
     h, w = src.shape[:2]
+    nw, nh = max(1, round(w * scale * 2)), max(1, round(h * scale * 2))
+    src = cv2.resize(src, (nw, nh), interpolation=cv2.INTER_AREA)
+    return src, flip, scale * w / nw
+
+
+def affine_frame(
+    h: int, w: int, angle: float, flip: bool, scale: float,
+    bound: tuple[float, float, float] | None = None,
+) -> tuple[np.ndarray, int, int, tuple[float, float, float] | None]:
+    """The map of a transform from source pixels to output pixels, and the output frame.
+
+    Parameters
+    ----------
+    h, w : int
+        Source size.
+    angle, flip, scale
+        As for :func:`transform_sprite`.
+    bound : (cx, cy, r), optional
+        The source's :func:`alpha_circle`: the frame is cut to the square that it can reach.
+
+    Returns
+    -------
+    m : ndarray of shape (2, 3)
+        Output ``(x, y) = m @ (sx, sy, 1)`` for source pixel ``(sx, sy)`` (OpenCV's
+        ``getRotationMatrix2D`` convention, centred in the frame; ``flip`` mirrors first).
+    ow, oh : int
+        Output frame size.
+    disc : (x, y, r) or None
+        With ``bound``: outside this disc of the frame every output pixel is transparent
+        (an output pixel can only be opaque within sqrt(2) source pixels of an opaque centre).
+    """
     t = math.radians(angle)
     a, b = scale * math.cos(t), scale * math.sin(t)  # OpenCV's getRotationMatrix2D
     ow = math.ceil(w * abs(a) + h * abs(b)) + 2
@@ -103,8 +123,8 @@ def transform_premultiplied(
         m = np.array([[-a, b, a * (w - 1) + tx], [b, a, -b * (w - 1) + ty]])
     else:
         m = np.array([[a, b, tx], [-b, a, ty]])
+    disc = None
     if bound is not None:
-        # an output pixel can only be opaque within sqrt(2) source pixels of an opaque centre
         cx, cy, r = bound
         ox = m[0, 0] * cx + m[0, 1] * cy + m[0, 2]
         oy = m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
@@ -115,13 +135,39 @@ def transform_premultiplied(
             m[0, 2] -= x0
             m[1, 2] -= y0
             ow, oh = x1 - x0, y1 - y0
+            disc = (ox - x0, oy - y0, reach)
+    return m, ow, oh, disc
+
+
+def transform_premultiplied(
+    src: np.ndarray, angle: float, flip: bool, scale: float,
+    bound: tuple[float, float, float] | None = None,
+) -> np.ndarray:
+    """:func:`transform_sprite` for a sprite that is already premultiplied (OpenCV's
+    ``warpAffine``, one sprite at a time; :func:`hemosynth.smear.warp.transform_many` does a
+    smear's sprites in one compiled call).
+
+    ``bound``, the source's :func:`alpha_circle`, only saves work: the resampling is limited to
+    the square that the circle (grown by the bilinear footprint) can reach.
+    """
+    if scale < 0.5:
+        bound = None
+    src, flip, scale = shrink_first(src, flip, scale)
+    h, w = src.shape[:2]
+    m, ow, oh, _ = affine_frame(h, w, angle, flip, scale, bound)
     out = cv2.warpAffine(
         src, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
     x0, y0, bw, bh = cv2.boundingRect(out[:, :, 3])  # the extent of alpha > 0
     if bw == 0:  # a sprite shrunk below one pixel: keep its centre pixel
-        out = np.zeros((1, 1, 4), np.uint8)
-        out[0, 0] = src[h // 2, w // 2]
-        out[0, 0, 3] = max(1, out[0, 0, 3])
-        return out
+        return centre_pixel(src)
     return out[y0 : y0 + bh, x0 : x0 + bw].copy()
+
+
+def centre_pixel(src: np.ndarray) -> np.ndarray:
+    """What a sprite shrunk below one pixel becomes: its centre pixel, alpha at least 1."""
+    h, w = src.shape[:2]
+    out = np.zeros((1, 1, 4), np.uint8)
+    out[0, 0] = src[h // 2, w // 2]
+    out[0, 0, 3] = max(1, out[0, 0, 3])
+    return out
