@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import cv2
+import numba
 import numpy as np
 
 
@@ -87,6 +88,45 @@ def shrink_first(src: np.ndarray, flip: bool, scale: float) -> tuple[np.ndarray,
     return src, flip, scale * w / nw
 
 
+@numba.njit(cache=True, nogil=True)
+def frame_geometry(h, w, angle, flip, scale, cx, cy, r):  # pragma: no cover - compiled
+    """The numbers of :func:`affine_frame` (``r < 0``: no bound), compiled so that
+    :func:`hemosynth.smear.warp.transform_many` computes a smear's frames with the very same
+    operations.
+
+    Returns
+    -------
+    (m0, m1, m2, m3, m4, m5, ow, oh, dx, dy, dr, bounded)
+        The map's rows, the frame, and the disc (meaningful where ``bounded``).
+    """
+    t = math.radians(angle)
+    a, b = scale * math.cos(t), scale * math.sin(t)  # OpenCV's getRotationMatrix2D
+    ow = math.ceil(w * abs(a) + h * abs(b)) + 2
+    oh = math.ceil(w * abs(b) + h * abs(a)) + 2
+    tx = (1 - a) * w / 2 - b * h / 2 + ow / 2 - w / 2
+    ty = b * w / 2 + (1 - a) * h / 2 + oh / 2 - h / 2
+    if flip:  # mirror the source (x -> w - 1 - x) before the map
+        m0, m1, m2 = -a, b, a * (w - 1) + tx
+        m3, m4, m5 = b, a, -b * (w - 1) + ty
+    else:
+        m0, m1, m2 = a, b, tx
+        m3, m4, m5 = -b, a, ty
+    dx, dy, dr, bounded = ow / 2, oh / 2, float(ow + oh), False
+    if r >= 0.0:
+        # an output pixel can only be opaque within sqrt(2) source pixels of an opaque centre
+        ox = m0 * cx + m1 * cy + m2
+        oy = m3 * cx + m4 * cy + m5
+        reach = (r + 1.5) * scale + 1.0
+        x0, y0 = max(0, math.floor(ox - reach)), max(0, math.floor(oy - reach))
+        x1, y1 = min(ow, math.ceil(ox + reach) + 1), min(oh, math.ceil(oy + reach) + 1)
+        if x1 > x0 and y1 > y0:
+            m2 -= x0
+            m5 -= y0
+            ow, oh = x1 - x0, y1 - y0
+            dx, dy, dr, bounded = ox - x0, oy - y0, reach, True
+    return m0, m1, m2, m3, m4, m5, ow, oh, dx, dy, dr, bounded
+
+
 def affine_frame(
     h: int, w: int, angle: float, flip: bool, scale: float,
     bound: tuple[float, float, float] | None = None,
@@ -113,30 +153,11 @@ def affine_frame(
         With ``bound``: outside this disc of the frame every output pixel is transparent
         (an output pixel can only be opaque within sqrt(2) source pixels of an opaque centre).
     """
-    t = math.radians(angle)
-    a, b = scale * math.cos(t), scale * math.sin(t)  # OpenCV's getRotationMatrix2D
-    ow = math.ceil(w * abs(a) + h * abs(b)) + 2
-    oh = math.ceil(w * abs(b) + h * abs(a)) + 2
-    tx = (1 - a) * w / 2 - b * h / 2 + ow / 2 - w / 2
-    ty = b * w / 2 + (1 - a) * h / 2 + oh / 2 - h / 2
-    if flip:  # mirror the source (x -> w - 1 - x) before the map
-        m = np.array([[-a, b, a * (w - 1) + tx], [b, a, -b * (w - 1) + ty]])
-    else:
-        m = np.array([[a, b, tx], [-b, a, ty]])
-    disc = None
-    if bound is not None:
-        cx, cy, r = bound
-        ox = m[0, 0] * cx + m[0, 1] * cy + m[0, 2]
-        oy = m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
-        reach = (r + 1.5) * scale + 1.0
-        x0, y0 = max(0, math.floor(ox - reach)), max(0, math.floor(oy - reach))
-        x1, y1 = min(ow, math.ceil(ox + reach) + 1), min(oh, math.ceil(oy + reach) + 1)
-        if x1 > x0 and y1 > y0:
-            m[0, 2] -= x0
-            m[1, 2] -= y0
-            ow, oh = x1 - x0, y1 - y0
-            disc = (ox - x0, oy - y0, reach)
-    return m, ow, oh, disc
+    cx, cy, r = bound if bound is not None else (0.0, 0.0, -1.0)
+    *m, ow, oh, dx, dy, dr, bounded = frame_geometry(
+        int(h), int(w), float(angle), bool(flip), float(scale), float(cx), float(cy), float(r)
+    )
+    return np.array(m).reshape(2, 3), int(ow), int(oh), (dx, dy, dr) if bounded else None
 
 
 def transform_premultiplied(

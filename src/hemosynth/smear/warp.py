@@ -2,11 +2,11 @@
 
 :func:`transform_many` is the batch form of
 :func:`~hemosynth.smear.sprite.transform_premultiplied`: the same maps and frames
-(:func:`~hemosynth.smear.sprite.affine_frame`, recomputed operation for operation in
-``_frames``), the same crop to the alpha's extent, with its own bilinear resampling instead of
-a ``cv2.warpAffine`` call per sprite (still used on a big-endian machine). A smear has about
-620 sprites; the per-call costs of OpenCV and Python, the crop and the copy were about a third
-of the transform's time.
+(:func:`~hemosynth.smear.sprite.affine_frame`: both compute them with
+:func:`~hemosynth.smear.sprite.frame_geometry`), the same crop to the alpha's extent, with its
+own bilinear resampling instead of a ``cv2.warpAffine`` call per sprite (still used on a
+big-endian machine). A smear has about 620 sprites; the per-call costs of OpenCV and Python, the
+crop and the copy were about a third of the transform's time.
 
 The resampling is defined by :func:`resample_reference` (plain numpy; the tests hold the kernel
 to it byte for byte). It is OpenCV's fixed-point bilinear arithmetic on a sub-pixel grid of 1/16
@@ -20,14 +20,13 @@ a little-endian machine (x86-64, Arm).
 from __future__ import annotations
 
 import itertools
-import math
 import sys
 from collections.abc import Sequence
 
 import numba
 import numpy as np
 
-from .sprite import centre_pixel, shrink_first, transform_premultiplied
+from .sprite import centre_pixel, frame_geometry, shrink_first, transform_premultiplied
 
 _U = np.uint64
 #: the sub-pixel grid of the sample positions and of the bilinear weights (16: weights in
@@ -38,13 +37,16 @@ _LANES = _U(0x00FF00FF00FF00FF)
 CHUNK_PIXELS = 1 << 20
 
 
+@numba.njit(cache=True, nogil=True)
+def _inverse(m0, m1, m2, m3, m4, m5):  # pragma: no cover - compiled
+    det = m0 * m4 - m1 * m3
+    ia, ib, id_, ie = m4 / det, -m1 / det, -m3 / det, m0 / det
+    return ia, ib, -(ia * m2 + ib * m5), id_, ie, -(id_ * m2 + ie * m5)
+
+
 def inverse_map(m: np.ndarray) -> np.ndarray:
     """The inverse of a 2 x 3 affine map ``m`` (output pixel -> source pixel), float64 (6,)."""
-    a, b, c = m[0]
-    d, e, f = m[1]
-    det = a * e - b * d
-    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-    return np.array([ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f)])
+    return np.array(_inverse(*(float(v) for v in np.ravel(m))))
 
 
 def _fixed_axes(inv: np.ndarray, ow: int, oh: int):
@@ -97,44 +99,18 @@ def resample_reference(src: np.ndarray, inv: np.ndarray, ow: int, oh: int) -> np
 
 @numba.njit(cache=True, nogil=True)
 def _frames(hw, angles, flips, scales, bounds):  # pragma: no cover - compiled
-    """:func:`~hemosynth.smear.sprite.affine_frame` of every cell, operation for operation
-    (``bounds[i, 2] < 0``: no bound): the inverse maps, frames and discs."""
+    """:func:`~hemosynth.smear.sprite.affine_frame` of every cell (``bounds[i, 2] < 0``: no
+    bound; without a bound the disc covers the whole frame): inverse maps, frames, discs."""
     n = hw.shape[0]
     inv = np.zeros((n, 6))
     frames = np.zeros((n, 2), np.int64)
     discs = np.zeros((n, 3))
     for i in range(n):
-        h, w = hw[i, 0], hw[i, 1]
-        scale = scales[i]
-        t = math.radians(angles[i])
-        a, b = scale * math.cos(t), scale * math.sin(t)
-        ow = math.ceil(w * abs(a) + h * abs(b)) + 2
-        oh = math.ceil(w * abs(b) + h * abs(a)) + 2
-        tx = (1 - a) * w / 2 - b * h / 2 + ow / 2 - w / 2
-        ty = b * w / 2 + (1 - a) * h / 2 + oh / 2 - h / 2
-        if flips[i]:
-            m0, m1, m2 = -a, b, a * (w - 1) + tx
-            m3, m4, m5 = b, a, -b * (w - 1) + ty
-        else:
-            m0, m1, m2 = a, b, tx
-            m3, m4, m5 = -b, a, ty
-        dx, dy, dr = ow / 2, oh / 2, float(ow + oh)  # no bound: a disc over the whole frame
-        if bounds[i, 2] >= 0.0:
-            cx, cy, r = bounds[i, 0], bounds[i, 1], bounds[i, 2]
-            ox = m0 * cx + m1 * cy + m2
-            oy = m3 * cx + m4 * cy + m5
-            reach = (r + 1.5) * scale + 1.0
-            x0, y0 = max(0, math.floor(ox - reach)), max(0, math.floor(oy - reach))
-            x1, y1 = min(ow, math.ceil(ox + reach) + 1), min(oh, math.ceil(oy + reach) + 1)
-            if x1 > x0 and y1 > y0:
-                m2 -= x0
-                m5 -= y0
-                ow, oh = x1 - x0, y1 - y0
-                dx, dy, dr = ox - x0, oy - y0, reach
-        det = m0 * m4 - m1 * m3
-        ia, ib, id_, ie = m4 / det, -m1 / det, -m3 / det, m0 / det
-        inv[i, 0], inv[i, 1], inv[i, 2] = ia, ib, -(ia * m2 + ib * m5)
-        inv[i, 3], inv[i, 4], inv[i, 5] = id_, ie, -(id_ * m2 + ie * m5)
+        m0, m1, m2, m3, m4, m5, ow, oh, dx, dy, dr, _ = frame_geometry(
+            hw[i, 0], hw[i, 1], angles[i], flips[i], scales[i], bounds[i, 0], bounds[i, 1],
+            bounds[i, 2])
+        inv[i, 0], inv[i, 1], inv[i, 2], inv[i, 3], inv[i, 4], inv[i, 5] = _inverse(
+            m0, m1, m2, m3, m4, m5)
         frames[i, 0], frames[i, 1] = ow, oh
         discs[i, 0], discs[i, 1], discs[i, 2] = dx, dy, dr
     return inv, frames, discs
