@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hemosynth.smear.canvas import apply_optics
 from hemosynth.smear.kernels import (
     SpritePack,
+    SpriteViews,
     composite_pack,
     noise_table,
     normal_table,
@@ -18,7 +19,10 @@ from hemosynth.smear.render import composite_over, paste_window
 from hemosynth.smear.sprite import premultiply
 
 
-def _random_sprites(rng, n, width, height):
+def _random_sprites(rng, n, width, height, views=False):
+    """``n`` random premultiplied sprites and paste points; with ``views``, crops of frames
+    laid one after the other in one buffer (as the batch transform returns them), some of
+    them the same crop twice."""
     sprites, xy = [], []
     for _ in range(n):
         h, w = (int(v) for v in rng.integers(1, 30, 2))
@@ -27,6 +31,22 @@ def _random_sprites(rng, n, width, height):
         rgba[..., 3][rng.random((h, w)) < 0.2] = 255
         sprites.append(premultiply(rgba))
         xy.append((int(rng.integers(-w, width + 1)), int(rng.integers(-h, height + 1))))
+    if views and n:
+        pads = rng.integers(0, 4, (n, 4))  # margins of each frame around its sprite
+        frames = [np.pad(s, ((p[0], p[1]), (p[2], p[3]), (0, 0)))
+                  for s, p in zip(sprites, pads, strict=True)]
+        buf = np.concatenate([f.reshape(-1) for f in frames])
+        views, offsets, strides, o = [], [], [], 0
+        for f, p in zip(frames, pads, strict=True):
+            fh, fw = f.shape[:2]
+            views.append(buf[o : o + f.size].reshape(fh, fw, 4)[p[0] : fh - p[1], p[2] : fw - p[3]])
+            offsets.append(o + 4 * (p[0] * fw + p[2]))
+            strides.append(4 * fw)
+            o += f.size
+        idx = np.arange(n)
+        share = rng.random(n) < 0.2  # cells sharing another's pixels
+        idx[share] = rng.integers(0, n, int(share.sum()))
+        sprites = SpriteViews(views, buf, offsets, strides).take(idx)
     return sprites, np.array(xy).reshape(n, 2)
 
 
@@ -53,11 +73,11 @@ def visibility_reference(sprites, xy, width, height):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 25))
-def test_composite_pack_is_sequential_over_byte_for_byte(seed, n):
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 25), views=st.booleans())
+def test_composite_pack_is_sequential_over_byte_for_byte(seed, n, views):
     rng = np.random.default_rng(seed)
     width, height = 50, 40
-    sprites, xy = _random_sprites(rng, n, width, height)
+    sprites, xy = _random_sprites(rng, n, width, height, views)
     canvas = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
     expect = canvas.copy()
     for s, (x0, y0) in zip(sprites, xy, strict=True):
@@ -67,12 +87,14 @@ def test_composite_pack_is_sequential_over_byte_for_byte(seed, n):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 25))
-def test_visibility_pack_matches_the_numpy_definition(seed, n):
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 25), views=st.booleans())
+def test_visibility_pack_matches_the_numpy_definition(seed, n, views):
     rng = np.random.default_rng(seed)
     width, height = 50, 40
-    sprites, xy = _random_sprites(rng, n, width, height)
-    frac, area, masks = visibility_pack(SpritePack.build(sprites, xy), width, height, masks=True)
+    sprites, xy = _random_sprites(rng, n, width, height, views)
+    pack = SpritePack.build(sprites, xy)
+    assert (pack.buf is sprites.buf) if views else (pack.buf.base is None)
+    frac, area, masks = visibility_pack(pack, width, height, masks=True)
     ref_frac, ref_area, ref_masks = visibility_reference(sprites, xy, width, height)
     assert np.allclose(frac, ref_frac, rtol=0, atol=1e-6)
     assert np.array_equal(area, ref_area)

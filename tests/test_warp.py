@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hemosynth.smear.warp as warp
+from hemosynth.smear.kernels import SpritePack, SpriteViews
 from hemosynth.smear.sprite import (
     affine_frame,
     alpha_circle,
@@ -89,15 +90,19 @@ def test_frames_are_those_of_affine_frame():
             np.testing.assert_array_equal(discs[i], disc)
 
 
-def test_chunks_do_not_change_the_result(monkeypatch):
+def test_sprites_are_views_the_kernels_pack_without_a_copy():
     rng = np.random.default_rng(9)
     srcs = [_blob(rng, 30, 40), _blob(rng, 25, 20)]
-    args = (srcs, rng.integers(0, 2, 50), rng.uniform(0, 360, 50), rng.random(50) < 0.5,
-            rng.uniform(0.6, 2, 50), [alpha_circle(s[:, :, 3]) for s in srcs])
-    whole = transform_many(*args)
-    monkeypatch.setattr(warp, "CHUNK_PIXELS", 1500)  # a few frames a chunk
-    for a, b in zip(transform_many(*args), whole, strict=True):
-        np.testing.assert_array_equal(a, b)
+    got = transform_many(srcs, rng.integers(0, 2, 50), rng.uniform(0, 360, 50),
+                         rng.random(50) < 0.5, rng.uniform(0.6, 2, 50),
+                         [alpha_circle(s[:, :, 3]) for s in srcs])
+    pack = SpritePack.build(got, np.zeros((50, 2), np.int64))
+    assert isinstance(got, SpriteViews) and pack.buf is got.buf  # no copy
+    for i, g in enumerate(got):
+        h, w = g.shape[:2]
+        o, rs = int(pack.offsets[i]), int(pack.strides[i])
+        rows = [pack.buf[o + r * rs : o + r * rs + 4 * w].reshape(w, 4) for r in range(h)]
+        np.testing.assert_array_equal(np.stack(rows), g)
 
 
 @pytest.mark.parametrize("flip", [False, True])

@@ -26,6 +26,35 @@ import numpy as np
 _U = np.uint64
 
 
+class SpriteViews(list):
+    """A list of sprites that are views into one flat buffer, which also says where.
+
+    Parameters
+    ----------
+    views : sequence of ndarray of shape (h, w, 4), uint8
+        Views into ``buf``: pixels 4 bytes apart, rows ``strides[i]`` bytes apart.
+    buf : ndarray of shape (S,), uint8
+    offsets, strides : ndarray of shape (N,), int64
+        Index in ``buf`` of each view's first byte, and its row stride in bytes.
+
+    Notes
+    -----
+    Do not change the list in place: :meth:`take` makes a reordered or shorter one.
+    """
+
+    def __init__(self, views, buf: np.ndarray, offsets: np.ndarray, strides: np.ndarray):
+        super().__init__(views)
+        self.buf = buf
+        self.offsets = np.asarray(offsets, np.int64)
+        self.strides = np.asarray(strides, np.int64)
+
+    def take(self, indices: Sequence[int]) -> SpriteViews:
+        """The views at ``indices``, in that order."""
+        idx = np.asarray(indices, np.int64).reshape(-1)
+        return SpriteViews([self[int(i)] for i in idx], self.buf, self.offsets[idx],
+                           self.strides[idx])
+
+
 @dataclass(frozen=True)
 class SpritePack:
     """Sprites packed for the kernels.
@@ -33,27 +62,39 @@ class SpritePack:
     Attributes
     ----------
     buf : ndarray of shape (S,), uint8
-        Every sprite's premultiplied RGBA pixels, row-major, one after the other.
+        A flat buffer holding every sprite's premultiplied RGBA pixels.
     offsets : ndarray of shape (N,), int64
         Index in ``buf`` of each sprite's first byte.
     shapes : ndarray of shape (N, 2), int64
         ``(h, w)`` of each sprite.
     xy : ndarray of shape (N, 2), int64
         Paste point (top-left corner) of each sprite on the canvas.
+    strides : ndarray of shape (N,), int64
+        Bytes from one row of each sprite to the next in ``buf`` (``4 * w`` for a sprite
+        stored row after row; more for a crop of a larger frame).
     """
 
     buf: np.ndarray
     offsets: np.ndarray
     shapes: np.ndarray
     xy: np.ndarray
+    strides: np.ndarray
 
     @classmethod
     def build(cls, sprites: Sequence[np.ndarray], xy: np.ndarray) -> SpritePack:
-        """Pack ``sprites`` (each (h, w, 4) uint8) pasted at ``xy`` (N, 2) top-left corners."""
+        """Pack ``sprites`` (each (h, w, 4) uint8) pasted at ``xy`` (N, 2) top-left corners.
+
+        A :class:`SpriteViews` (as :func:`hemosynth.smear.warp.transform_many` returns the
+        sprites) is packed without a copy; other sprites are copied into a new buffer, row
+        after row.
+        """
         n = len(sprites)
+        xy = np.asarray(xy, np.int64).reshape(n, 2)
         shapes = np.zeros((n, 2), np.int64)
         for i, s in enumerate(sprites):
             shapes[i] = s.shape[:2]
+        if isinstance(sprites, SpriteViews):
+            return cls(sprites.buf, sprites.offsets, shapes, xy, sprites.strides)
         sizes = shapes[:, 0] * shapes[:, 1] * 4
         offsets = np.zeros(n, np.int64)
         if n:
@@ -61,14 +102,14 @@ class SpritePack:
             buf = np.concatenate([s.reshape(-1) for s in sprites])
         else:
             buf = np.zeros(0, np.uint8)
-        return cls(buf, offsets, shapes, np.asarray(xy, np.int64).reshape(n, 2))
+        return cls(buf, offsets, shapes, xy, shapes[:, 1] * 4)
 
     def __len__(self) -> int:
         return len(self.offsets)
 
 
 @numba.njit(cache=True, nogil=True)
-def _composite(canvas, buf, offsets, shapes, xy):  # pragma: no cover - compiled
+def _composite(canvas, buf, offsets, shapes, xy, strides):  # pragma: no cover - compiled
     height, width = canvas.shape[0], canvas.shape[1]
     flat = canvas.reshape(height * width * 3)
     for i in range(offsets.shape[0]):
@@ -78,7 +119,7 @@ def _composite(canvas, buf, offsets, shapes, xy):  # pragma: no cover - compiled
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
         for y in range(cy0, cy1):
             # unsigned indices: numba then skips its negative-index wraparound on every access
-            p = _U(offsets[i] + ((y - y0) * w + (cx0 - x0)) * 4)
+            p = _U(offsets[i] + (y - y0) * strides[i] + (cx0 - x0) * 4)
             q = _U((y * width + cx0) * 3)
             for _ in range(cx1 - cx0):
                 a = buf[p + _U(3)]
@@ -103,11 +144,12 @@ def composite_pack(canvas: np.ndarray, pack: SpritePack) -> None:
     byte.
     """
     if len(pack):
-        _composite(canvas, pack.buf, pack.offsets, pack.shapes, pack.xy)
+        _composite(canvas, pack.buf, pack.offsets, pack.shapes, pack.xy, pack.strides)
 
 
 @numba.njit(cache=True, nogil=True)
-def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no cover - compiled
+def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
+    # pragma: no cover - compiled
     n = offsets.shape[0]
     frac = np.zeros(n)
     area = np.zeros(n, np.int64)
@@ -119,24 +161,28 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
         h, w = shapes[i, 0], shapes[i, 1]
         x0, y0 = xy[i, 0], xy[i, 1]
         o = offsets[i]
+        rs = strides[i]
         cx0, cx1 = max(x0, 0), min(x0 + w, width)
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
         if cx0 >= cx1 or cy0 >= cy1:
             continue
         mass = 0  # the sprite's alpha sum: summed below where it is wholly inside the field
         if cx1 - cx0 < w or cy1 - cy0 < h:
-            for k in range(h * w):
-                mass += np.int64(buf[_U(o + 4 * k + 3)])
+            for r in range(h):
+                for k in range(w):
+                    mass += np.int64(buf[_U(o + r * rs + 4 * k + 3)])
             if mass == 0:
                 continue
         seen = 0.0
         count = 0
         inner = 0
         for y in range(cy0, cy1):
-            k = _U((y - y0) * w + (cx0 - x0))  # unsigned: no wraparound checks
+            # unsigned: no wraparound checks; the pixel's byte in buf, its flag in masks
+            p = _U(o + (y - y0) * rs + (cx0 - x0) * 4)
+            k = _U(moff[i] + (y - y0) * w + (cx0 - x0))
             q = _U(y * width + cx0)
             for _ in range(cx1 - cx0):
-                a8 = buf[_U(o) + _U(4) * k + _U(3)]
+                a8 = buf[p + _U(3)]
                 inner += np.int64(a8)
                 if a8 != 0:
                     t = trans[q]
@@ -150,7 +196,8 @@ def _visibility(buf, offsets, shapes, xy, height, width, masks):  # pragma: no c
                     seen += contrib
                     if contrib >= half:
                         count += 1
-                        masks[_U(o // 4) + k] = 1
+                        masks[k] = 1
+                p += _U(4)
                 k += _U(1)
                 q += _U(1)
         if mass == 0:
@@ -179,10 +226,14 @@ def visibility_pack(
         a sprite wholly outside the field).
     """
     n = len(pack)
-    flat = np.zeros(pack.buf.size // 4, np.uint8)
     if n == 0:
         return np.zeros(0), np.zeros(0, np.int64), [] if masks else None
-    frac, area = _visibility(pack.buf, pack.offsets, pack.shapes, pack.xy, height, width, flat)
+    sizes = pack.shapes[:, 0] * pack.shapes[:, 1]
+    moff = np.zeros(n, np.int64)  # each sprite's first flag in flat, row after row
+    moff[1:] = np.cumsum(sizes)[:-1]
+    flat = np.zeros(int(sizes.sum()), np.uint8)
+    frac, area = _visibility(pack.buf, pack.offsets, pack.shapes, pack.xy, pack.strides,
+                             height, width, flat, moff)
     if not masks:
         return frac, area, None
     out: list[np.ndarray | None] = []
@@ -191,13 +242,13 @@ def visibility_pack(
         x0, y0 = (int(v) for v in pack.xy[i])
         cx0, cx1 = max(x0, 0), min(x0 + w, width)
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
-        o = int(pack.offsets[i]) // 4
-        opaque = pack.buf[4 * o + 3 : 4 * (o + h * w) : 4].any()
-        if cx0 >= cx1 or cy0 >= cy1 or not opaque:
+        o, rs = int(pack.offsets[i]), int(pack.strides[i])
+        alpha = np.lib.stride_tricks.as_strided(pack.buf[o + 3 :], (h, w), (rs, 4))
+        if cx0 >= cx1 or cy0 >= cy1 or not alpha.any():
             out.append(None)
             continue
-        m = flat[o : o + h * w].reshape(h, w)[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-        out.append(m.astype(bool))
+        m = flat[moff[i] : moff[i] + h * w].reshape(h, w)
+        out.append(m[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0].astype(bool))
     return frac, area, out
 
 

@@ -25,6 +25,7 @@ from ..taxonomy import MAIN_OF, POOL_CLASSES
 from .appearance import default_appearance, draw_appearance
 from .canvas import harmonise, scale_density
 from .counts import Census
+from .kernels import SpriteViews
 from .placement import PlacementStats, make_placer
 from .render import BLENDERS, paste_window
 from .seeds import STREAM_APPEARANCE, STREAM_CELLS, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
@@ -157,7 +158,6 @@ def plan_smear(
     j0, j1 = pc.scale_jitter_range
 
     rows: list[tuple[str, int, float, bool, float, int, int, int, int]] = []
-    sprites: list[np.ndarray] = []
     dropped: dict[str, int] = {}
     wanted = _placement_order(counts)
     # every cell's sprite, rotation, flip and size jitter, drawn at once, then placement's draws
@@ -170,24 +170,26 @@ def plan_smear(
     sids = [int(pool.ids(cls)[picks[k]]) for k, cls in enumerate(wanted)]
     scales = [pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
               for k, sid in enumerate(sids)]
-    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales,
-                     sources.transform(sids, angles, flips, scales), strict=True))
+    transformed = sources.transform(sids, angles, flips, scales)
+    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales, transformed,
+                     strict=True))
     sizes = np.array([(c[5].shape[1], c[5].shape[0]) for c in cells], float).reshape(-1, 2)
     inside = np.array([MAIN_OF[c[0]] in keep_inside for c in cells], bool)
     covers = np.array([pc.max_cover.get(MAIN_OF[c[0]], 1.0) for c in cells], float)
-    for (cls, sid, angle, flip, scale, sprite), pos in zip(
+    kept: list[int] = []  # the cell (index in cells) of each row
+    for j, ((cls, sid, angle, flip, scale, sprite), pos) in enumerate(zip(
         cells, placer.place_many(sizes, inside, covers), strict=True
-    ):
+    )):
         if pos is None:
             dropped[cls] = dropped.get(cls, 0) + 1
             continue
         h, w = sprite.shape[:2]
         rows.append((cls, sid, angle, flip, scale, pos[0], pos[1], w, h))
-        sprites.append(sprite)
+        kept.append(j)
 
     order = sorted(range(len(rows)), key=lambda k: (LAYER[MAIN_OF[rows[k][0]]], k))
     rows = [rows[k] for k in order]
-    sprites = [sprites[k] for k in order]
+    sprites = _take(transformed, [kept[k] for k in order])
     n = len(rows)
     boxes = np.zeros((n, 4))
     for k, r in enumerate(rows):
@@ -220,6 +222,14 @@ def plan_smear(
         strengths=strengths,
     )
     return (plan, sprites) if keep_sprites else plan
+
+
+def _take(sprites: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
+    """``sprites`` at ``indices``; a :class:`~hemosynth.smear.kernels.SpriteViews` stays one
+    (so that rendering packs it without a copy)."""
+    if isinstance(sprites, SpriteViews):
+        return sprites.take(indices)
+    return [sprites[i] for i in indices]
 
 
 def draw_strengths(

@@ -19,13 +19,13 @@ a little-endian machine (x86-64, Arm).
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Sequence
 
 import numba
 import numpy as np
 
+from .kernels import SpriteViews
 from .sprite import centre_pixel, frame_geometry, shrink_first, transform_premultiplied
 
 _U = np.uint64
@@ -33,8 +33,6 @@ _U = np.uint64
 #: 1/256, so that the four channels of a pixel are weighted in one 64-bit product)
 SUB = 16
 _LANES = _U(0x00FF00FF00FF00FF)
-#: frames resampled per chunk (64-bit pixels: 8 MB)
-CHUNK_PIXELS = 1 << 20
 
 
 @numba.njit(cache=True, nogil=True)
@@ -139,10 +137,18 @@ def _spread(raw, roff, shw):  # pragma: no cover - compiled
     return out, soff
 
 
+@numba.njit(inline="always")
+def _inside(bx, by, w, h):  # pragma: no cover - compiled
+    """Whether the sample at fixed-point ``(bx, by)`` (1/1024 pixel, as in :func:`_resample`)
+    has its four neighbours in the source padded by one pixel."""
+    xi, yi = ((bx >> 6) >> 4), ((by >> 6) >> 4)
+    return xi >= -1 and xi <= w - 1 and yi >= -1 and yi <= h - 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _resample(src, soff, shw, which, inv, frames, discs, out, ooff, ext):  # pragma: no cover
-    """Resample every cell into its frame of ``out`` (64-bit words, a channel per 16-bit lane;
-    every word is written) and find each frame's alpha extent."""
+    """Resample every cell into its frame of ``out`` (32-bit RGBA words, every word written)
+    and find each frame's alpha extent."""
     top = 0
     for i in range(which.shape[0]):
         top = max(top, frames[i, 0])
@@ -177,47 +183,40 @@ def _resample(src, soff, shw, which, inv, frames, discs, out, ooff, ext):  # pra
                 out[row + x] = 0
             bx = np.int64(np.rint((inv[i, 1] * y + inv[i, 2]) * 1024.0)) + 32
             by = np.int64(np.rint((inv[i, 4] * y + inv[i, 5]) * 1024.0)) + 32
-            first, last = ow, -1
-            for x in range(xa, xb):
+            # the samples inside the source (padding included) form one run of x, as sx and
+            # sy are monotonic in x: zeros before and after it, no checks within it
+            lo, hi = xa, xb - 1
+            while lo <= hi and not _inside(bx + ax[lo], by + ay[lo], w, h):
+                out[row + lo] = 0
+                lo += 1
+            while hi >= lo and not _inside(bx + ax[hi], by + ay[hi], w, h):
+                out[row + hi] = 0
+                hi -= 1
+            for x in range(lo, hi + 1):
                 sx = (bx + ax[x]) >> 6
                 sy = (by + ay[x]) >> 6
-                xi, yi = sx >> 4, sy >> 4
-                if xi < -1 or xi > w - 1 or yi < -1 or yi > h - 1:
-                    out[row + x] = 0
-                    continue
                 fx, fy = _U(sx & 15), _U(sy & 15)
                 gx, gy = _U(16) - fx, _U(16) - fy
-                p = _U(base + yi * pw + xi)
+                p = _U(base + (sy >> 4) * pw + (sx >> 4))
                 q = p + _U(pw)
                 v = (src[p] * (gx * gy) + src[p + _U(1)] * (fx * gy) + src[q] * (gx * fy)
                      + src[q + _U(1)] * (fx * fy) + _U(0x0080008000800080))
                 v = (v >> _U(8)) & _LANES
-                out[row + x] = v
-                if v >> _U(48) != _U(0):
-                    first = min(first, x)
-                    last = x
+                v = (v | (v >> _U(8))) & _U(0x0000FFFF0000FFFF)
+                out[row + x] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
+            # the row's first and last pixel of alpha > 0
+            first, last = lo, hi
+            while first <= hi and out[row + first] >> np.uint32(24) == 0:
+                first += 1
+            while last >= first and out[row + last] >> np.uint32(24) == 0:
+                last -= 1
+            if first > last:
+                last = -1
             if last >= 0:
                 x0, x1 = min(x0, first), max(x1, last + 1)
                 y0 = min(y0, y)
                 y1 = y + 1
         ext[i, 0], ext[i, 1], ext[i, 2], ext[i, 3] = x0, y0, x1, y1
-
-
-@numba.njit(cache=True, nogil=True)
-def _crop(out, ooff, frames, ext, dst, doff):  # pragma: no cover - compiled
-    """Copy each frame's extent from ``out`` (64-bit lanes) to its place in ``dst`` (32-bit
-    RGBA words)."""
-    for i in range(ooff.shape[0]):
-        x0, y0, x1, y1 = ext[i, 0], ext[i, 1], ext[i, 2], ext[i, 3]
-        ow = frames[i, 0]
-        t = doff[i]
-        for y in range(y0, y1):
-            s = ooff[i] + y * ow + x0
-            for j in range(x1 - x0):
-                v = out[s + j]
-                v = (v | (v >> _U(8))) & _U(0x0000FFFF0000FFFF)
-                dst[t + j] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
-            t += x1 - x0
 
 
 def transform_many(
@@ -246,8 +245,11 @@ def transform_many(
     -------
     list of ndarray of shape (h, w, 4), uint8
         Each cell's sprite cropped to its alpha > 0 extent (at least 1 x 1), as
-        :func:`~hemosynth.smear.sprite.transform_premultiplied` crops; read-only views into
-        one buffer.
+        :func:`~hemosynth.smear.sprite.transform_premultiplied` crops: read-only views (rows
+        as far apart as the frame is wide) into one buffer of every frame, as a
+        :class:`~hemosynth.smear.kernels.SpriteViews`, which
+        :meth:`~hemosynth.smear.kernels.SpritePack.build` packs without a copy (a plain list
+        on a big-endian machine).
     """
     n = len(which)
     if n == 0:
@@ -279,51 +281,36 @@ def transform_many(
     inv, frames, discs = _frames(shw[src_of], np.asarray(angles, np.float64), flips_, scales_,
                                  cell_bounds)
     sizes = frames[:, 0] * frames[:, 1]
-    # frames are resampled a chunk at a time into one scratch buffer of 64-bit pixels (8 MB
-    # or one frame), small enough for the heap to reuse (see parallel.retain_freed_memory)
-    ends = np.cumsum(sizes)
-    cuts = [0]
-    while cuts[-1] < n:
-        a = cuts[-1]
-        b = int(np.searchsorted(ends, (ends[a - 1] if a else 0) + CHUNK_PIXELS, "right"))
-        cuts.append(max(b, a + 1))
-    scratch = np.empty(max(int(ends[b - 1] - (ends[a - 1] if a else 0))
-                           for a, b in itertools.pairwise(cuts)), np.uint64)
+    ooff = np.zeros(n, np.int64)
+    ooff[1:] = np.cumsum(sizes)[:-1]
+    words = np.empty(int(sizes.sum()) + n, np.uint32)  # every frame, then n spare words
     ext = np.zeros((n, 4), np.int64)
-    result: list[np.ndarray] = []
-    for a, b in itertools.pairwise(cuts):
-        ooff = np.zeros(b - a, np.int64)
-        ooff[1:] = np.cumsum(sizes[a : b - 1])
-        _resample(spread, soff, shw, src_of[a:b], inv[a:b], frames[a:b], discs[a:b], scratch,
-                  ooff, ext[a:b])
-        result += _cropped(scratch, ooff, frames[a:b], ext[a:b],
-                           [srcs[k] for k in src_of[a:b]])
-    return result
+    _resample(spread, soff, shw, src_of, inv, frames, discs, words, ooff, ext)
+    return _views(words, ooff, frames, ext, [srcs[k] for k in src_of])
 
 
-def _cropped(scratch, ooff, frames, ext, srcs) -> list[np.ndarray]:
-    """Each resampled frame cut to its alpha's extent: views into one new read-only buffer."""
+def _views(words, ooff, frames, ext, srcs) -> SpriteViews:
+    """Each resampled frame cut to its alpha's extent: read-only views into ``words``, whose
+    last ``len(ooff)`` words are free for the centre pixels of sprites shrunk below a pixel."""
     n = len(ooff)
-    bw = np.maximum(ext[:, 2] - ext[:, 0], 0)
-    bh = np.maximum(ext[:, 3] - ext[:, 1], 0)
-    empty = (bw == 0) | (bh == 0)
-    ext[empty] = 0
-    dsz = bw * bh
-    dsz[empty] = 0
-    doff = np.zeros(n, np.int64)
-    doff[1:] = np.cumsum(dsz)[:-1]
-    words = np.empty(int(dsz.sum()), np.uint32)
-    _crop(scratch, ooff, frames, ext, words, doff)
-    dst = words.view(np.uint8)  # little-endian: R, G, B, A
-    dst.flags.writeable = False
+    pixels = words.view(np.uint8)  # little-endian: R, G, B, A
+    offsets = np.zeros(n, np.int64)
+    strides = np.zeros(n, np.int64)
     out = []
-    for i in range(n):
-        if empty[i]:  # a sprite shrunk below one pixel: keep its centre pixel
-            out.append(centre_pixel(srcs[i]))
+    for i, ((x0, y0, x1, y1), (ow, oh), o) in enumerate(
+        zip(ext.tolist(), frames.tolist(), (4 * ooff).tolist(), strict=True)
+    ):
+        if x1 <= x0 or y1 <= y0:  # a sprite shrunk below one pixel: keep its centre pixel
+            o = 4 * (words.size - n + i)
+            pixels[o : o + 4] = centre_pixel(srcs[i]).reshape(4)
+            v = pixels[o : o + 4].reshape(1, 1, 4)
+            offsets[i], strides[i] = o, 4
         else:
-            d = 4 * int(doff[i])
-            out.append(dst[d : d + 4 * int(dsz[i])].reshape(int(bh[i]), int(bw[i]), 4))
-    return out
+            v = pixels[o : o + 4 * ow * oh].reshape(oh, ow, 4)[y0:y1, x0:x1]
+            offsets[i], strides[i] = o + 4 * (y0 * ow + x0), 4 * ow
+        v.flags.writeable = False
+        out.append(v)
+    return SpriteViews(out, pixels, offsets, strides)
 
 
 def warm_up() -> None:
