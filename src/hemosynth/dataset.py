@@ -79,29 +79,37 @@ def make_record(
     ``box_margin`` (main type -> fraction, ``output.box_margin``) widens those cells'
     annotation boxes; their tight box is kept as ``tight_box``.
     """
-    clipped = plan.clipped_boxes()
     margins = box_margin or {}
+    # plain Python numbers first: per-cell numpy scalars would cost most of the time here
+    boxes = plan.clipped_boxes().astype(np.int64).tolist()
+    fulls = plan.boxes.astype(np.int64).tolist()
+    visible = [round(v, 4) for v in np.asarray(frac, np.float64).tolist()]
+    areas = np.asarray(area, np.int64).tolist()
+    sprites = plan.sprite_ids.tolist()
+    angles = [round(v, 4) for v in plan.angles.astype(np.float64).tolist()]
+    flips = plan.flips.astype(bool).tolist()
+    scales = [round(v, 6) for v in plan.scales.astype(np.float64).tolist()]
+    strengths = plan.strengths.tolist() if plan.strengths is not None else None
     cells = []
     for i, cls in enumerate(plan.classes):
-        full = [int(v) for v in plan.boxes[i]]
-        box = [int(v) for v in clipped[i]]
+        full, box = fulls[i], boxes[i]
         margin = margins.get(MAIN_OF[cls], 0.0)
         cell = {
             "class": cls,
             "box": widen_box(box, margin, plan.width, plan.height) if margin else box,
             "full_box": full,
             "truncated": box != full,
-            "visible": round(float(frac[i]), 4),
-            "area": int(area[i]),
-            "sprite": int(plan.sprite_ids[i]),
-            "angle": round(float(plan.angles[i]), 4),
-            "flip": bool(plan.flips[i]),
-            "scale": round(float(plan.scales[i]), 6),
+            "visible": visible[i],
+            "area": areas[i],
+            "sprite": sprites[i],
+            "angle": angles[i],
+            "flip": flips[i],
+            "scale": scales[i],
         }
         if margin:
             cell["tight_box"] = box
-        if plan.strengths is not None and plan.strengths[i] != 1.0:
-            cell["strength"] = round(float(plan.strengths[i]), 4)
+        if strengths is not None and strengths[i] != 1.0:
+            cell["strength"] = round(strengths[i], 4)
         if rles is not None and rles[i] is not None:
             cell["rle"] = rles[i]
         cells.append(cell)
