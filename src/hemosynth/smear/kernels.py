@@ -156,7 +156,8 @@ def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
     trans = np.ones(height * width, np.float32)
     one = np.float32(1.0)
     half = np.float32(0.5)
-    level = np.arange(256).astype(np.float32) / np.float32(255.0)
+    d255 = np.float32(255.0)
+    contrib = np.empty(width, np.float32)
     for i in range(n - 1, -1, -1):
         h, w = shapes[i, 0], shapes[i, 1]
         x0, y0 = xy[i, 0], xy[i, 1]
@@ -176,30 +177,28 @@ def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
         seen = 0.0
         count = 0
         inner = 0
+        m = cx1 - cx0
         for y in range(cy0, cy1):
-            # unsigned: no wraparound checks; the pixel's byte in buf, its flag in masks
-            p = _U(o + (y - y0) * rs + (cx0 - x0) * 4)
+            # unsigned: no wraparound checks; the alpha byte of the row's first pixel in buf,
+            # its flag in masks and its place in trans
+            p = _U(o + (y - y0) * rs + (cx0 - x0) * 4 + 3)
             k = _U(moff[i] + (y - y0) * w + (cx0 - x0))
             q = _U(y * width + cx0)
-            for _ in range(cx1 - cx0):
-                a8 = buf[p + _U(3)]
+            # without branches (alpha 0 gives 0 and keeps t, alpha 255 gives t and leaves 0,
+            # exactly), then the sums in pixel order
+            for j in range(m):
+                a8 = buf[p + _U(4 * j)]
                 inner += np.int64(a8)
-                if a8 != 0:
-                    t = trans[q]
-                    if a8 == 255:
-                        contrib = t
-                        trans[q] = 0.0
-                    else:
-                        a = level[a8]
-                        contrib = a * t
-                        trans[q] = t * (one - a)
-                    seen += contrib
-                    if contrib >= half:
-                        count += 1
-                        masks[k] = 1
-                p += _U(4)
-                k += _U(1)
-                q += _U(1)
+                a = np.float32(a8) / d255
+                t = trans[q + _U(j)]
+                contrib[j] = a * t
+                trans[q + _U(j)] = t * (one - a)
+            for j in range(m):
+                c = contrib[j]
+                seen += c
+                if c >= half:
+                    count += 1
+                    masks[k + _U(j)] = 1
         if mass == 0:
             mass = inner
             if mass == 0:
