@@ -193,3 +193,29 @@ def test_restain_kernel_matches_the_numpy_formulas():
     assert np.array_equal(out[:, :, 3], sprite[:, :, 3])
     assert np.abs(out[:, :, :3].astype(int) - expect).max() <= 1
     assert not out[sprite[:, :, 3] == 0].any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 40), w=st.integers(1, 40))
+def test_source_preparation_kernels_match_their_numpy_formulas(seed, h, w):
+    """premultiply and the feather blender's ramp, compiled, against their numpy definitions."""
+    import cv2
+
+    from hemosynth.smear.render import BLENDERS
+
+    rng = np.random.default_rng(seed)
+    rgba = rng.integers(0, 256, (h, w, 4)).astype(np.uint8)
+    rgba[..., 3][rng.random((h, w)) < 0.3] = 0
+    a16 = rgba[:, :, 3:4].astype(np.uint16)
+    want = rgba.copy()
+    want[:, :, :3] = ((rgba[:, :, :3].astype(np.uint16) * a16 + 127) // 255).astype(np.uint8)
+    got = premultiply(rgba)
+    assert np.array_equal(got, want)
+    assert np.array_equal(premultiply(rgba[:, ::-1]), want[:, ::-1])  # a strided view
+    alpha = got[:, :, 3]
+    padded = cv2.copyMakeBorder((alpha > 0).astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT,
+                                value=0)
+    ramp = np.clip(cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1] / 1.5, 0, 1)
+    feathered = (got.astype(np.float32) * ramp[:, :, None] + 0.5).astype(np.uint8)
+    feathered[(alpha > 0) & (feathered[:, :, 3] == 0), 3] = 1
+    assert np.array_equal(BLENDERS["feather"].shape(got), feathered)

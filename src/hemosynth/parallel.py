@@ -139,11 +139,12 @@ def warm_up_kernels() -> None:
     Called before worker processes start: the first compilation (a few seconds) happens once
     and writes the cache, and each worker then only loads it.
     """
-    from .smear import gridjit, kernels, warp
+    from .smear import gridjit, kernels, render, warp
 
     gridjit.warm_up()
     kernels.warm_up()
     warp.warm_up()
+    render.warm_up()
 
 
 def _batches(indices: list[int], size: int) -> list[list[int]]:

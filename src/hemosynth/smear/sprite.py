@@ -15,11 +15,19 @@ import numpy as np
 
 
 def premultiply(rgba: np.ndarray) -> np.ndarray:
-    """Straight RGBA uint8 -> premultiplied RGBA uint8 (rounded)."""
-    a = rgba[:, :, 3:4].astype(np.uint16)
-    out = np.empty_like(rgba)
-    out[:, :, :3] = ((rgba[:, :, :3].astype(np.uint16) * a + 127) // 255).astype(np.uint8)
-    out[:, :, 3] = rgba[:, :, 3]
+    """Straight RGBA uint8 -> premultiplied RGBA uint8: each colour ``(c * a + 127) // 255``."""
+    h, w = rgba.shape[:2]
+    return _premultiply(np.ascontiguousarray(rgba).reshape(h * w * 4)).reshape(h, w, 4)
+
+
+@numba.njit(cache=True, nogil=True)
+def _premultiply(px):  # pragma: no cover - compiled
+    out = np.empty_like(px)
+    for k in range(0, px.shape[0], 4):
+        a = np.uint32(px[k + 3])
+        for c in range(3):
+            out[k + c] = np.uint8((np.uint32(px[k + c]) * a + np.uint32(127)) // np.uint32(255))
+        out[k + 3] = px[k + 3]
     return out
 
 
