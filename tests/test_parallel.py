@@ -47,3 +47,25 @@ def test_retained_memory_is_reused_without_page_faults():
 @glibc
 def test_retain_reports_success_on_glibc():
     assert retain_freed_memory() is True
+
+
+# starts the fork server early, then runs two workers: prints whether the server was started
+# and whether the workers were forked by that same server (not a second one)
+_EARLY = """
+import multiprocessing.forkserver as fs
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+from hemosynth.parallel import mp_context, start_server
+print(start_server(1), start_server(2, "dask"), start_server(2))
+pid = fs._forkserver._forkserver_pid
+with ProcessPoolExecutor(2, mp_context=mp_context()) as ex:
+    parents = {ex.submit(os.getppid).result() for _ in range(4)}
+print(parents == {pid})
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is a Linux start method")
+def test_start_server_starts_the_fork_server_that_the_workers_come_from():
+    out = subprocess.run([sys.executable, "-c", _EARLY], capture_output=True, text=True,
+                         check=True, timeout=300).stdout.split()
+    assert out == ["False", "False", "True", "True"]

@@ -90,6 +90,24 @@ def mp_context(
     return mp.get_context("spawn")
 
 
+def start_server(workers: int, executor: str = "local") -> bool:
+    """Start the fork server of a local multi-process run now, in the background.
+
+    The server imports hemosynth and loads the compiled kernels (about 1 s) before it forks
+    the first worker; started before this process's own set-up (such as the ``generate``
+    command's kernel warm-up), the two overlap. Returns whether a server was started.
+    """
+    if executor != "local" or workers <= 1:
+        return False
+    ctx = mp_context()
+    if ctx.get_start_method() != "forkserver":
+        return False
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    return True
+
+
 #: glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64 bits
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX = -1, -3, 32 * 1024 * 1024
 

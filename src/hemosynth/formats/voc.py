@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from ..fileio import atomic_write_text
 from ..taxonomy import LabelSet
 from .base import NoCollector, labelled_cells
+
+
+def escape(text: str) -> str:
+    """``&``, ``>`` and ``<`` as XML entities (as ``xml.sax.saxutils.escape``, whose import
+    pulls in ``urllib.request``: 25 ms of every worker's start)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
 
 
 def voc_xml(record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0) -> str:

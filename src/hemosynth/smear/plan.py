@@ -162,14 +162,15 @@ def plan_smear(
     wanted = _placement_order(counts)
     # every cell's sprite, rotation, flip and size jitter, drawn at once, then placement's draws
     m = len(wanted)
-    picks = rng.integers(np.array([len(pool.ids(c)) for c in wanted], np.int64)) if m else []
+    ids = {c: pool.ids(c).tolist() for c in counts}
+    picks = rng.integers(np.array([len(ids[c]) for c in wanted], np.int64)).tolist() if m else []
     angles = rng.uniform(0.0, 360.0, m) if pc.rotate else np.zeros(m)
     flips = rng.random(m) < 0.5 if pc.flip else np.zeros(m, bool)
     jitters = rng.uniform(j0, j1, m) if j1 > j0 else np.full(m, float(j0))
     # every cell's sprite transformed first (its size is its box), then all placed in order
-    sids = [int(pool.ids(cls)[picks[k]]) for k, cls in enumerate(wanted)]
-    scales = [pool.records[sid].um_per_px / cfg.canvas.um_per_px * float(jitters[k])
-              for k, sid in enumerate(sids)]
+    sids = [ids[cls][picks[k]] for k, cls in enumerate(wanted)]
+    scales = [pool.records[sid].um_per_px / cfg.canvas.um_per_px * j
+              for sid, j in zip(sids, jitters.tolist(), strict=True)]
     transformed = sources.transform(sids, angles, flips, scales)
     cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales, transformed,
                      strict=True))
