@@ -7,7 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hemosynth.smear.warp as warp
-from hemosynth.smear.kernels import SpritePack, SpriteViews
+from hemosynth.smear.kernels import (
+    SpritePack,
+    SpriteViews,
+    restain_factors,
+    restain_premultiplied,
+)
 from hemosynth.smear.sprite import (
     affine_frame,
     alpha_circle,
@@ -70,6 +75,26 @@ def test_batch_equals_the_definition_cell_by_cell(seed, n):
             continue
         np.testing.assert_array_equal(got[i], want)
         assert not got[i].flags.writeable
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 25))
+def test_restaining_while_reading_equals_restaining_the_sources_first(seed, n):
+    """``factors`` gives what re-staining every source first (restain_premultiplied) gives,
+    strong shrinks (averaged from the re-stained source) and sub-pixel ones included."""
+    rng = np.random.default_rng(seed)
+    srcs = [_blob(rng, int(rng.integers(2, 40)), int(rng.integers(2, 40))) for _ in range(3)]
+    bounds = [alpha_circle(s[:, :, 3]) for s in srcs]
+    factors = restain_factors(rng.uniform(0, 1.5, (3, 256)), rng.uniform(-0.3, 1.2, (3, 3)),
+                              rng.uniform(180, 255, 3))
+    args = (rng.integers(0, 3, n), rng.uniform(0, 360, n), rng.random(n) < 0.5,
+            rng.uniform(0.02, 2.0, n))
+    got = transform_many(srcs, *args, bounds, factors)
+    want = transform_many([restain_premultiplied(s, factors) for s in srcs], *args, bounds)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    plain = transform_many(srcs, *args, bounds)
+    assert any(not np.array_equal(g, p) for g, p in zip(got, plain, strict=True))  # it did
 
 
 def test_frames_are_those_of_affine_frame():

@@ -103,6 +103,12 @@ def _factors(src: StainProfile, dst: StainProfile) -> np.ndarray:
     return restain_factors(lut, mat, dst.illuminant)
 
 
+def harmonise_factors(src: StainProfile, dst: StainProfile) -> np.ndarray:
+    """The per-level factors (:func:`~hemosynth.smear.kernels.restain_factors`) of the map
+    from ``src`` to ``dst`` that :func:`harmonise` applies: float32 of shape (3, 3, 256)."""
+    return _factors(src, dst)
+
+
 def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.ndarray:
     """Re-stain a premultiplied RGBA sprite from ``src`` to ``dst``; alpha unchanged.
 

@@ -254,29 +254,38 @@ def visibility_pack(
 # -- stain harmonisation ------------------------------------------------------------------------
 
 
+@numba.njit(inline="always")
+def restain_pixel(r, g, b, a, factors):  # pragma: no cover - compiled
+    """One premultiplied pixel (alpha ``a`` > 0) re-stained by ``factors``
+    (:func:`restain_factors`): its colour unpremultiplied to straight uint8 levels, mapped, and
+    premultiplied again (float32 arithmetic). Returns the three new colour bytes."""
+    half = np.float32(0.5)
+    unit = np.float32(255.0) / np.float32(a)
+    l0 = min(int(np.float32(r) * unit + half), 255)
+    l1 = min(int(np.float32(g) * unit + half), 255)
+    l2 = min(int(np.float32(b) * unit + half), 255)
+    cover = np.float32(a) / np.float32(255.0)
+    v0 = min(factors[0, 0, l0] * factors[1, 0, l1] * factors[2, 0, l2], np.float32(255.0))
+    v1 = min(factors[0, 1, l0] * factors[1, 1, l1] * factors[2, 1, l2], np.float32(255.0))
+    v2 = min(factors[0, 2, l0] * factors[1, 2, l1] * factors[2, 2, l2], np.float32(255.0))
+    return (np.uint8(min(int(v0 * cover + half), 255)), np.uint8(min(int(v1 * cover + half), 255)),
+            np.uint8(min(int(v2 * cover + half), 255)))
+
+
 @numba.njit(cache=True, nogil=True)
 def _restain(sprite, factors):  # pragma: no cover - compiled
     h, w = sprite.shape[0], sprite.shape[1]
     n = h * w
     src = sprite.reshape(n * 4)
     out = np.zeros(n * 4, np.uint8)
-    half = np.float32(0.5)
     for k in range(n):
         p = _U(4 * k)  # unsigned: no wraparound checks
         a = src[p + _U(3)]
         out[p + _U(3)] = a
         if a == 0:
             continue
-        unit = np.float32(255.0) / np.float32(a)
-        # unpremultiply to straight uint8 levels
-        l0 = _U(min(int(np.float32(src[p]) * unit + half), 255))
-        l1 = _U(min(int(np.float32(src[p + _U(1)]) * unit + half), 255))
-        l2 = _U(min(int(np.float32(src[p + _U(2)]) * unit + half), 255))
-        cover = np.float32(a) / np.float32(255.0)
-        for c in range(3):
-            v = factors[0, c, l0] * factors[1, c, l1] * factors[2, c, l2]
-            v = min(v, np.float32(255.0))
-            out[p + _U(c)] = min(int(v * cover + half), 255)
+        out[p], out[p + _U(1)], out[p + _U(2)] = restain_pixel(
+            src[p], src[p + _U(1)], src[p + _U(2)], a, factors)
     return out.reshape(h, w, 4)
 
 

@@ -23,7 +23,7 @@ from ..config import GenerationConfig
 from ..pools.store import Pool
 from ..taxonomy import MAIN_OF, POOL_CLASSES
 from .appearance import default_appearance, draw_appearance
-from .canvas import harmonise, scale_density
+from .canvas import harmonise, harmonise_factors, scale_density
 from .counts import Census
 from .kernels import SpriteViews
 from .placement import PlacementStats, make_placer
@@ -292,7 +292,7 @@ class SourceSprites:
     Preparing the source, before the rotation and rescaling, costs one preparation per
     distinct sprite of the smear instead of one per pasted cell; the premultiplied, shaped
     source is the same in every smear, so the pool keeps it (:meth:`Pool.derived`) and only
-    the re-staining is done per smear.
+    the re-staining is done per smear, by :meth:`transform` while it reads each source.
     """
 
     def __init__(self, pool: Pool, cfg: GenerationConfig, appearance: dict[str, Any]) -> None:
@@ -306,14 +306,19 @@ class SourceSprites:
         self._cache: dict[int, np.ndarray] = {}
 
     def get(self, sprite_id: int) -> np.ndarray:
-        """The prepared (premultiplied) source of ``sprite_id``."""
+        """The prepared (premultiplied, shaped, re-stained) source of ``sprite_id``."""
         out = self._cache.get(sprite_id)
         if out is None:
-            out = self.pool.derived(self.kind, sprite_id, self._shaped)
+            out = self.shaped(sprite_id)
             if self.stains is not None:
                 out = harmonise(out, *self.stains)
             self._cache[sprite_id] = out
         return out
+
+    def shaped(self, sprite_id: int) -> np.ndarray:
+        """The premultiplied, edge-shaped source of ``sprite_id``, before re-staining (kept by
+        the pool)."""
+        return self.pool.derived(self.kind, sprite_id, self._shaped)
 
     def _shaped(self, rgba: np.ndarray) -> np.ndarray:
         return self.shape(premultiply(rgba))
@@ -326,8 +331,9 @@ class SourceSprites:
         cell ``i`` is source ``sprite_ids[i]`` flipped, rotated and rescaled."""
         distinct = list(dict.fromkeys(sprite_ids))
         slot = {sid: k for k, sid in enumerate(distinct)}
-        return transform_many([self.get(s) for s in distinct], [slot[s] for s in sprite_ids],
-                              angles, flips, scales, [self.bound(s) for s in distinct])
+        factors = harmonise_factors(*self.stains) if self.stains is not None else None
+        return transform_many([self.shaped(s) for s in distinct], [slot[s] for s in sprite_ids],
+                              angles, flips, scales, [self.bound(s) for s in distinct], factors)
 
     def bound(self, sprite_id: int) -> tuple[float, float, float]:
         """The source's :func:`~hemosynth.smear.sprite.alpha_circle` (kept by the pool): lets

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from .kernels import SpriteViews
+from .kernels import SpriteViews, restain_pixel, restain_premultiplied
 from .sprite import centre_pixel, frame_geometry, shrink_first, transform_premultiplied
 
 _U = np.uint64
@@ -114,27 +114,27 @@ def _frames(hw, angles, flips, scales, bounds):  # pragma: no cover - compiled
     return inv, frames, discs
 
 
-@numba.njit(cache=True, nogil=True)
-def _spread(raw, roff, shw):  # pragma: no cover - compiled
-    """Every source padded with a transparent pixel all round, each pixel a 64-bit word with
-    one channel per 16-bit lane; returns the words and each source's first word."""
-    n = shw.shape[0]
-    soff = np.zeros(n, np.int64)
-    total = 0
-    for k in range(n):
-        soff[k] = total
-        total += (shw[k, 0] + 2) * (shw[k, 1] + 2)
-    out = np.zeros(total, np.uint64)
-    for k in range(n):
-        h, w = shw[k, 0], shw[k, 1]
-        for y in range(h):
-            p = roff[k] + y * w * 4
-            t = soff[k] + (y + 1) * (w + 2) + 1
-            for x in range(w):
-                q = _U(p + 4 * x)
-                out[t + x] = (_U(raw[q]) | (_U(raw[q + _U(1)]) << _U(16))
-                              | (_U(raw[q + _U(2)]) << _U(32)) | (_U(raw[q + _U(3)]) << _U(48)))
-    return out, soff
+@numba.njit(inline="always")
+def _spread_one(raw, o, h, w, stain, factors, out):  # pragma: no cover - compiled
+    """Source of ``h`` x ``w`` RGBA bytes at ``raw[o:]`` into ``out``: padded with a
+    transparent pixel all round, each pixel a 64-bit word with one channel per 16-bit lane;
+    with ``stain``, each pixel re-stained by ``factors`` first (as
+    :func:`~hemosynth.smear.kernels.restain_premultiplied`)."""
+    pw = w + 2
+    for x in range(pw):
+        out[x] = 0
+        out[(h + 1) * pw + x] = 0
+    for y in range(h):
+        t = (y + 1) * pw
+        out[t] = 0
+        out[t + w + 1] = 0
+        p = o + y * w * 4
+        for x in range(w):
+            q = _U(p + 4 * x)
+            r, g, b, a = raw[q], raw[q + _U(1)], raw[q + _U(2)], raw[q + _U(3)]
+            if stain and a != 0:
+                r, g, b = restain_pixel(r, g, b, a, factors)
+            out[t + 1 + x] = (_U(r) | (_U(g) << _U(16)) | (_U(b) << _U(32)) | (_U(a) << _U(48)))
 
 
 @numba.njit(inline="always")
@@ -146,77 +146,94 @@ def _inside(bx, by, w, h):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _resample(src, soff, shw, which, inv, frames, discs, out, ooff, ext):  # pragma: no cover
+def _resample(raw, roff, shw, stain, factors, order, starts, inv, frames, discs, out, ooff, ext):
+    # pragma: no cover - compiled
     """Resample every cell into its frame of ``out`` (32-bit RGBA words, every word written)
-    and find each frame's alpha extent."""
-    top = 0
-    for i in range(which.shape[0]):
+    and find each frame's alpha extent. Source by source: each is spread (and re-stained)
+    once into a small buffer that stays in the cache while its cells
+    (``order[starts[k]:starts[k + 1]]``) are resampled from it."""
+    top, big = 0, 0
+    for i in range(frames.shape[0]):
         top = max(top, frames[i, 0])
+    for k in range(shw.shape[0]):
+        big = max(big, (shw[k, 0] + 2) * (shw[k, 1] + 2))
     ax = np.empty(top, np.int64)
     ay = np.empty(top, np.int64)
-    for i in range(which.shape[0]):
-        k = which[i]
+    src = np.empty(big, np.uint64)
+    for k in range(shw.shape[0]):
+        if starts[k] == starts[k + 1]:
+            continue
         h, w = shw[k, 0], shw[k, 1]
+        _spread_one(raw, roff[k], h, w, stain[k], factors, src)
         pw = w + 2
-        base = soff[k] + pw + 1  # the word of source pixel (0, 0)
-        ow, oh = frames[i, 0], frames[i, 1]
-        cx, cy, r = discs[i, 0], discs[i, 1], discs[i, 2]
-        for x in range(ow):
-            ax[x] = np.int64(np.rint(inv[i, 0] * x * 1024.0))
-            ay[x] = np.int64(np.rint(inv[i, 3] * x * 1024.0))
-        o = ooff[i]
-        x0, y0, x1, y1 = ow, oh, 0, 0
-        for y in range(oh):
-            row = o + y * ow
-            dy = y - cy
-            rem = r * r - dy * dy
-            if rem < 0.0:
-                for x in range(ow):
-                    out[row + x] = 0
-                continue
-            half = np.sqrt(rem)
-            xa = max(0, int(np.floor(cx - half)))
-            xb = min(ow, int(np.ceil(cx + half)) + 1)
-            for x in range(xa):
+        base = pw + 1  # the word of source pixel (0, 0)
+        for c in range(starts[k], starts[k + 1]):
+            i = order[c]
+            _resample_cell(src, base, pw, h, w, inv, frames, discs, out, ooff, ext, ax, ay, i)
+
+
+@numba.njit(inline="always")
+def _resample_cell(src, base, pw, h, w, inv, frames, discs, out, ooff, ext, ax, ay, i):
+    """Resample cell ``i`` from the spread source ``src`` (see :func:`_resample`)."""
+    # pragma: no cover - compiled
+    ow, oh = frames[i, 0], frames[i, 1]
+    cx, cy, r = discs[i, 0], discs[i, 1], discs[i, 2]
+    for x in range(ow):
+        ax[x] = np.int64(np.rint(inv[i, 0] * x * 1024.0))
+        ay[x] = np.int64(np.rint(inv[i, 3] * x * 1024.0))
+    o = ooff[i]
+    x0, y0, x1, y1 = ow, oh, 0, 0
+    for y in range(oh):
+        row = o + y * ow
+        dy = y - cy
+        rem = r * r - dy * dy
+        if rem < 0.0:
+            for x in range(ow):
                 out[row + x] = 0
-            for x in range(xb, ow):
-                out[row + x] = 0
-            bx = np.int64(np.rint((inv[i, 1] * y + inv[i, 2]) * 1024.0)) + 32
-            by = np.int64(np.rint((inv[i, 4] * y + inv[i, 5]) * 1024.0)) + 32
-            # the samples inside the source (padding included) form one run of x, as sx and
-            # sy are monotonic in x: zeros before and after it, no checks within it
-            lo, hi = xa, xb - 1
-            while lo <= hi and not _inside(bx + ax[lo], by + ay[lo], w, h):
-                out[row + lo] = 0
-                lo += 1
-            while hi >= lo and not _inside(bx + ax[hi], by + ay[hi], w, h):
-                out[row + hi] = 0
-                hi -= 1
-            for x in range(lo, hi + 1):
-                sx = (bx + ax[x]) >> 6
-                sy = (by + ay[x]) >> 6
-                fx, fy = _U(sx & 15), _U(sy & 15)
-                gx, gy = _U(16) - fx, _U(16) - fy
-                p = _U(base + (sy >> 4) * pw + (sx >> 4))
-                q = p + _U(pw)
-                v = (src[p] * (gx * gy) + src[p + _U(1)] * (fx * gy) + src[q] * (gx * fy)
-                     + src[q + _U(1)] * (fx * fy) + _U(0x0080008000800080))
-                v = (v >> _U(8)) & _LANES
-                v = (v | (v >> _U(8))) & _U(0x0000FFFF0000FFFF)
-                out[row + x] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
-            # the row's first and last pixel of alpha > 0
-            first, last = lo, hi
-            while first <= hi and out[row + first] >> np.uint32(24) == 0:
-                first += 1
-            while last >= first and out[row + last] >> np.uint32(24) == 0:
-                last -= 1
-            if first > last:
-                last = -1
-            if last >= 0:
-                x0, x1 = min(x0, first), max(x1, last + 1)
-                y0 = min(y0, y)
-                y1 = y + 1
-        ext[i, 0], ext[i, 1], ext[i, 2], ext[i, 3] = x0, y0, x1, y1
+            continue
+        half = np.sqrt(rem)
+        xa = max(0, int(np.floor(cx - half)))
+        xb = min(ow, int(np.ceil(cx + half)) + 1)
+        for x in range(xa):
+            out[row + x] = 0
+        for x in range(xb, ow):
+            out[row + x] = 0
+        bx = np.int64(np.rint((inv[i, 1] * y + inv[i, 2]) * 1024.0)) + 32
+        by = np.int64(np.rint((inv[i, 4] * y + inv[i, 5]) * 1024.0)) + 32
+        # the samples inside the source (padding included) form one run of x, as sx and
+        # sy are monotonic in x: zeros before and after it, no checks within it
+        lo, hi = xa, xb - 1
+        while lo <= hi and not _inside(bx + ax[lo], by + ay[lo], w, h):
+            out[row + lo] = 0
+            lo += 1
+        while hi >= lo and not _inside(bx + ax[hi], by + ay[hi], w, h):
+            out[row + hi] = 0
+            hi -= 1
+        for x in range(lo, hi + 1):
+            sx = (bx + ax[x]) >> 6
+            sy = (by + ay[x]) >> 6
+            fx, fy = _U(sx & 15), _U(sy & 15)
+            gx, gy = _U(16) - fx, _U(16) - fy
+            p = _U(base + (sy >> 4) * pw + (sx >> 4))
+            q = p + _U(pw)
+            v = (src[p] * (gx * gy) + src[p + _U(1)] * (fx * gy) + src[q] * (gx * fy)
+                 + src[q + _U(1)] * (fx * fy) + _U(0x0080008000800080))
+            v = (v >> _U(8)) & _LANES
+            v = (v | (v >> _U(8))) & _U(0x0000FFFF0000FFFF)
+            out[row + x] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
+        # the row's first and last pixel of alpha > 0
+        first, last = lo, hi
+        while first <= hi and out[row + first] >> np.uint32(24) == 0:
+            first += 1
+        while last >= first and out[row + last] >> np.uint32(24) == 0:
+            last -= 1
+        if first > last:
+            last = -1
+        if last >= 0:
+            x0, x1 = min(x0, first), max(x1, last + 1)
+            y0 = min(y0, y)
+            y1 = y + 1
+    ext[i, 0], ext[i, 1], ext[i, 2], ext[i, 3] = x0, y0, x1, y1
 
 
 def transform_many(
@@ -226,8 +243,9 @@ def transform_many(
     flips: Sequence[bool],
     scales: Sequence[float],
     bounds: Sequence[tuple[float, float, float] | None] | None = None,
+    factors: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Transform many premultiplied sprites at once.
+    """Transform many premultiplied sprites at once, optionally re-staining them first.
 
     Parameters
     ----------
@@ -240,6 +258,10 @@ def transform_many(
     bounds : sequence, optional
         Each source's :func:`~hemosynth.smear.sprite.alpha_circle` (or None): limits the
         resampling to where the source can reach.
+    factors : ndarray of shape (3, 3, 256), float32, optional
+        Re-stain every source first, exactly as
+        :func:`~hemosynth.smear.kernels.restain_premultiplied` with these factors would (done
+        while each source is read, so the re-stained copy is never stored).
 
     Returns
     -------
@@ -255,10 +277,15 @@ def transform_many(
     if n == 0:
         return []
     if sys.byteorder != "little":  # pragma: no cover - the pixel words assume little-endian
+        if factors is not None:
+            sources = [restain_premultiplied(s, factors) for s in sources]
         return [transform_premultiplied(sources[k], float(a), bool(f), float(s),
                                         bounds[k] if bounds is not None else None)
                 for k, a, f, s in zip(which, angles, flips, scales, strict=True)]
     srcs = [np.ascontiguousarray(s) for s in sources]
+    stain = np.full(len(srcs), factors is not None)
+    table = (np.ascontiguousarray(factors, np.float32) if factors is not None
+             else np.ones((3, 3, 256), np.float32))
     src_of = np.asarray(which, np.int64).copy()
     flips_ = np.asarray(flips, bool).copy()
     scales_ = np.asarray(scales, np.float64).copy()
@@ -269,15 +296,17 @@ def transform_many(
                 bnd[k] = b
     cell_bounds = bnd[src_of]
     for i in np.flatnonzero(scales_ < 0.5):  # strong shrinks: area-average the source first
-        s, flips_[i], scales_[i] = shrink_first(srcs[src_of[i]], bool(flips_[i]),
-                                                float(scales_[i]))
+        k = src_of[i]  # (re-stained first: the averaged source is not re-stained again)
+        first = restain_premultiplied(srcs[k], table) if stain[k] else srcs[k]
+        s, flips_[i], scales_[i] = shrink_first(first, bool(flips_[i]), float(scales_[i]))
         srcs.append(np.ascontiguousarray(s))
+        stain = np.append(stain, False)
         src_of[i] = len(srcs) - 1
         cell_bounds[i] = -1.0
     shw = np.array([s.shape[:2] for s in srcs], np.int64).reshape(-1, 2)
     roff = np.zeros(len(srcs), np.int64)
     roff[1:] = np.cumsum(shw[:, 0] * shw[:, 1] * 4)[:-1]
-    spread, soff = _spread(np.concatenate([s.reshape(-1) for s in srcs]), roff, shw)
+    raw = np.concatenate([s.reshape(-1) for s in srcs])
     inv, frames, discs = _frames(shw[src_of], np.asarray(angles, np.float64), flips_, scales_,
                                  cell_bounds)
     sizes = frames[:, 0] * frames[:, 1]
@@ -285,13 +314,24 @@ def transform_many(
     ooff[1:] = np.cumsum(sizes)[:-1]
     words = np.empty(int(sizes.sum()) + n, np.uint32)  # every frame, then n spare words
     ext = np.zeros((n, 4), np.int64)
-    _resample(spread, soff, shw, src_of, inv, frames, discs, words, ooff, ext)
-    return _views(words, ooff, frames, ext, [srcs[k] for k in src_of])
+    order = np.argsort(src_of, kind="stable")
+    starts = np.searchsorted(src_of[order], np.arange(len(srcs) + 1))
+    _resample(raw, roff, shw, stain, table, order, starts, inv, frames, discs, words, ooff, ext)
+
+    def centre(i: int) -> np.ndarray:  # the centre pixel of cell i's (re-stained) source
+        src = srcs[src_of[i]]
+        if stain[src_of[i]]:
+            h, w = src.shape[:2]
+            src = restain_premultiplied(src[h // 2 : h // 2 + 1, w // 2 : w // 2 + 1], table)
+        return centre_pixel(src)
+
+    return _views(words, ooff, frames, ext, centre)
 
 
-def _views(words, ooff, frames, ext, srcs) -> SpriteViews:
+def _views(words, ooff, frames, ext, centre) -> SpriteViews:
     """Each resampled frame cut to its alpha's extent: read-only views into ``words``, whose
-    last ``len(ooff)`` words are free for the centre pixels of sprites shrunk below a pixel."""
+    last ``len(ooff)`` words are free for the centre pixels (``centre(i)``) of sprites shrunk
+    below a pixel."""
     n = len(ooff)
     pixels = words.view(np.uint8)  # little-endian: R, G, B, A
     offsets = np.zeros(n, np.int64)
@@ -302,7 +342,7 @@ def _views(words, ooff, frames, ext, srcs) -> SpriteViews:
     ):
         if x1 <= x0 or y1 <= y0:  # a sprite shrunk below one pixel: keep its centre pixel
             o = 4 * (words.size - n + i)
-            pixels[o : o + 4] = centre_pixel(srcs[i]).reshape(4)
+            pixels[o : o + 4] = centre(i).reshape(4)
             v = pixels[o : o + 4].reshape(1, 1, 4)
             offsets[i], strides[i] = o, 4
         else:
@@ -316,4 +356,5 @@ def _views(words, ooff, frames, ext, srcs) -> SpriteViews:
 def warm_up() -> None:
     """Compile (or load from the disk cache) the kernels on a tiny input."""
     s = np.full((3, 3, 4), 200, np.uint8)
-    transform_many([s], [0, 0], [30.0, 0.0], [True, False], [1.5, 0.3], [(1.0, 1.0, 1.5)])
+    transform_many([s], [0, 0], [30.0, 0.0], [True, False], [1.5, 0.3], [(1.0, 1.0, 1.5)],
+                   np.ones((3, 3, 256), np.float32))
