@@ -23,7 +23,7 @@ from ..config import GenerationConfig
 from ..pools.store import Pool
 from ..taxonomy import MAIN_OF, POOL_CLASSES
 from .appearance import default_appearance, draw_appearance
-from .canvas import harmonise, harmonise_factors, scale_density
+from .canvas import harmonise_factors, scale_density
 from .counts import Census
 from .kernels import SpriteViews
 from .placement import PlacementStats, make_placer
@@ -286,8 +286,8 @@ def _field_boxes(
 
 
 class SourceSprites:
-    """A smear's source sprites, prepared once per sprite id: premultiplied, edge-shaped by
-    the blender, and re-stained from the pool's stain to the smear's (stain harmonisation).
+    """A smear's source sprites: premultiplied and edge-shaped by the blender, and re-stained
+    from the pool's stain to the smear's (stain harmonisation) as they are transformed.
 
     Preparing the source, before the rotation and rescaling, costs one preparation per
     distinct sprite of the smear instead of one per pasted cell; the premultiplied, shaped
@@ -303,17 +303,6 @@ class SourceSprites:
         src = StainProfile.from_dict(look["source_stain"])
         dst = StainProfile.from_dict(look["stain"])
         self.stains = (src, dst) if look.get("harmonise", True) and src != dst else None
-        self._cache: dict[int, np.ndarray] = {}
-
-    def get(self, sprite_id: int) -> np.ndarray:
-        """The prepared (premultiplied, shaped, re-stained) source of ``sprite_id``."""
-        out = self._cache.get(sprite_id)
-        if out is None:
-            out = self.shaped(sprite_id)
-            if self.stains is not None:
-                out = harmonise(out, *self.stains)
-            self._cache[sprite_id] = out
-        return out
 
     def shaped(self, sprite_id: int) -> np.ndarray:
         """The premultiplied, edge-shaped source of ``sprite_id``, before re-staining (kept by
