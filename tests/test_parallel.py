@@ -69,3 +69,21 @@ def test_start_server_starts_the_fork_server_that_the_workers_come_from():
     out = subprocess.run([sys.executable, "-c", _EARLY], capture_output=True, text=True,
                          check=True, timeout=300).stdout.split()
     assert out == ["False", "False", "True", "True"]
+
+
+_SETTLE = """
+import gc
+import hemosynth.dataset
+from hemosynth.parallel import settle_garbage_collector
+before = len(gc.get_objects())
+settle_garbage_collector()
+print(before, gc.get_freeze_count(), len(gc.get_objects()))
+"""
+
+
+def test_settled_collector_no_longer_scans_the_imported_objects():
+    before, frozen, tracked = (int(v) for v in subprocess.run(
+        [sys.executable, "-c", _SETTLE], capture_output=True, text=True, check=True,
+        timeout=300).stdout.split())
+    assert before > 10_000  # numpy, numba, OpenCV and hemosynth
+    assert frozen >= before // 2 and tracked < 1_000

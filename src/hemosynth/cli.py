@@ -96,12 +96,18 @@ def generate(
     overrides.update(parse_settings(set_ or []))
     if overrides:
         cfg = cfg.replace(**overrides)
-    from .parallel import retain_freed_memory, start_server, warm_up_kernels
+    from .parallel import (
+        retain_freed_memory,
+        settle_garbage_collector,
+        start_server,
+        warm_up_kernels,
+    )
 
     start_server(workers, executor)  # loads the kernels for the workers while this one does
     retain_freed_memory()  # this process makes the smears itself when --workers is 1
     with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
         warm_up_kernels()
+    settle_garbage_collector()
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=console, transient=False,
