@@ -47,6 +47,12 @@ def main() -> None:
     ctx = _Context(cfg, pool, root)
     for i in range(1000, 1012):  # fill the pool's cache of prepared sources
         plan_smear(cfg, pool, i, ctx.census)
+    try:  # as a worker process does (code from session 7 on)
+        from hemosynth.parallel import settle_garbage_collector
+
+        settle_garbage_collector()
+    except ImportError:
+        pass
 
     times: dict[str, list[float]] = {}
     cells = []

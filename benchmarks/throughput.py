@@ -132,6 +132,11 @@ def _generate(n: int, workers: int, out: str, pool_spec: str) -> tuple[float, fl
     except ImportError:  # code from before session 6, in a before/after run
         def retain_freed_memory() -> bool:
             return False
+    try:
+        from hemosynth.parallel import settle_garbage_collector
+    except ImportError:  # code from before session 7
+        def settle_garbage_collector() -> None:
+            pass
 
     warnings.simplefilter("ignore")
     retain_freed_memory()  # as the generate command does
@@ -139,6 +144,7 @@ def _generate(n: int, workers: int, out: str, pool_spec: str) -> tuple[float, fl
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cfg = bench_config(n, pool_spec)
     open_pool(cfg.pool)  # build or load the atlas cache outside the timing
+    settle_garbage_collector()  # as the generate command does
     peaks: dict[int, float] = {}
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_workers, args=(stop, peaks), daemon=True)
