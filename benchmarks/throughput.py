@@ -5,11 +5,14 @@ settings) with 1 and with K worker processes, and measures the floor: the time t
 images of that size as JPEG (quality 95), on 1 process and on K processes. Two floors: a textured
 test card (flat grey with a random row every 7 rows; the floor of earlier sessions) and the
 generator's own smears (which encode about twice as fast). Peak memory (RSS) per worker is read
-from the operating system.
+from the operating system. The disk cache of prepared sprites (``hemosynth.pools.prepared``) is
+filled before the timing (``--prepared warm``, as in any run after the first with the pool) or
+switched off (``--prepared off``, as a first run, where each worker prepares what it meets).
 
 Usage::
 
     python benchmarks/throughput.py [--smears 200] [--workers 2[,4,...]] [--pool atlas|FOLDER]
+                                    [--prepared warm|off]
 """
 
 from __future__ import annotations
@@ -49,6 +52,25 @@ def bench_config(n: int, pool_spec: str):
     have = set(open_pool(cfg.pool).classes)
     missing = [c for c in POOL_CLASSES if c != RBC and c not in have]
     return cfg.replace(**{"subtypes.exclude": missing}) if missing else cfg
+
+
+def warm_prepared(pool_spec: str) -> None:
+    """Put every sprite of the pool in the disk cache of prepared sprites (a no-op for code
+    from before the cache, session 7)."""
+    import warnings
+
+    from hemosynth.pools.store import open_pool
+    from hemosynth.smear.plan import SourceSprites
+
+    warnings.simplefilter("ignore")
+    cfg = bench_config(1, pool_spec)
+    pool = open_pool(cfg.pool)
+    sources = SourceSprites(pool, cfg, {})
+    if not hasattr(sources, "shaped"):
+        return
+    for i in range(len(pool)):
+        sources.shaped(i)
+        sources.bound(i)
 
 
 def generated_smears(k: int = 4, pool_spec: str = "atlas") -> list[np.ndarray]:
@@ -175,15 +197,24 @@ def main() -> None:
     ap.add_argument("--workers", default="2",
                     help="worker count, or several separated by commas (e.g. 2,4,8,16)")
     ap.add_argument("--pool", default="atlas", help="atlas (default) or a pool folder")
+    ap.add_argument("--prepared", choices=["warm", "off"], default="warm",
+                    help="warm (default): every sprite of the pool is in the disk cache of "
+                    "prepared sprites before the timing, as in any run after the first; off: "
+                    "the cache is switched off, every worker prepares the sprites it meets")
     args = ap.parse_args()
     n = args.smears
     ks = [int(k) for k in str(args.workers).split(",") if int(k) > 1]
+    if args.prepared == "off":
+        os.environ["HEMOSYNTH_PREPARED_CACHE"] = "0"  # inherited by the generating processes
+    else:
+        warm_prepared(args.pool)
 
     IMAGES["card"] = [textured_card()]
     IMAGES["smears"] = generated_smears(pool_spec=args.pool)
     floors = {k: (floor_seconds(n, k), floor_seconds(n, k, "smears")) for k in [1, *ks]}
     runs = {k: generate_seconds(n, k, args.pool) for k in [1, *ks]}
-    print(f"{n} smears of 2592x1944 px, paper counts, pool {args.pool}; JPEG quality 95")
+    print(f"{n} smears of 2592x1944 px, paper counts, pool {args.pool}; JPEG quality 95; "
+          f"prepared-sprite cache {args.prepared}")
     print("run | seconds | smears/s | x floor (card, same processes) "
           "| x floor (smears, same processes) | peak RSS per worker MB")
     print("--- | --- | --- | --- | --- | ---")

@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import ConfigError, PoolError
 from ..taxonomy import POOL_CLASSES, SLUGS, canonical_class
+from .prepared import load_prepared, prepared_dir, save_prepared
 
 FORMAT = "hemosynth-pool"
 VERSION = 1
@@ -146,13 +147,17 @@ class Pool:
     DERIVED_BYTES = 128 << 20
 
     def derived(
-        self, kind: str, sprite_id: int, make: Callable[[np.ndarray], np.ndarray]
+        self, kind: str, sprite_id: int, make: Callable[[np.ndarray], np.ndarray],
+        persist: bool = False,
     ) -> np.ndarray:
         """``make(self.load(sprite_id))``, computed once per ``kind`` and kept (read-only).
 
         For what a generator derives from a sprite the same way in every smear (premultiplied
         and edge-shaped sources); a least-recently-used cache of at most
-        :data:`DERIVED_BYTES`, never pickled with the pool.
+        :data:`DERIVED_BYTES`, never pickled with the pool. With ``persist`` (only for a
+        ``make`` whose code :func:`hemosynth.pools.prepared.code_key` covers), a pool on disk
+        also keeps the result in the disk cache of :mod:`hemosynth.pools.prepared`, for every
+        later process and run.
         """
         cache = self.__dict__.setdefault("_derived", OrderedDict())
         key = (kind, int(sprite_id))
@@ -160,7 +165,12 @@ class Pool:
         if hit is not None:
             cache.move_to_end(key)
             return hit
-        out = make(self.load(sprite_id))
+        folder = self._prepared_folder() if persist else None
+        out = self._load_prepared(folder, kind, sprite_id) if folder is not None else None
+        if out is None:
+            out = make(self.load(sprite_id))
+            if folder is not None:
+                save_prepared(folder, kind, sprite_id, out)
         out.flags.writeable = False
         cache[key] = out
         self._derived_bytes = self.__dict__.get("_derived_bytes", 0) + out.nbytes
@@ -168,6 +178,13 @@ class Pool:
             _, old = cache.popitem(last=False)
             self._derived_bytes -= old.nbytes
         return out
+
+    def _prepared_folder(self) -> Path | None:
+        """Where this pool's prepared sprites are cached on disk (None: not cached)."""
+        return None
+
+    def _load_prepared(self, folder: Path, kind: str, sprite_id: int) -> np.ndarray | None:
+        return load_prepared(folder, kind, sprite_id)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -264,10 +281,36 @@ class PoolStore(Pool):
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
         self._verify = verify
+        self._verified: set[int] = set()
 
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(self._manifest_bytes).hexdigest()
+
+    def _prepared_folder(self) -> Path | None:
+        if "_prepared" not in self.__dict__:
+            self._prepared = prepared_dir(self.fingerprint)
+        return self._prepared
+
+    def _load_prepared(self, folder: Path, kind: str, sprite_id: int) -> np.ndarray | None:
+        out = load_prepared(folder, kind, sprite_id)
+        if out is not None and self._verify and sprite_id not in self._verified:
+            self._read(sprite_id)  # the sprite file still matches the manifest
+        return out
+
+    def _read(self, sprite_id: int) -> bytes:
+        """The sprite's file, checked against the manifest's SHA-256 (with ``verify``)."""
+        r = self.records[sprite_id]
+        path = self.path / r.file
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise PoolError(f"{path}: cannot read sprite ({e.strerror})") from None
+        if self._verify and sprite_id not in self._verified:
+            if hashlib.sha256(raw).hexdigest() != r.sha256:
+                raise PoolError(f"{path}: sprite does not match its SHA-256 in the manifest")
+            self._verified.add(sprite_id)
+        return raw
 
     def load(self, sprite_id: int) -> np.ndarray:
         hit = self._cache.get(sprite_id)
@@ -276,12 +319,7 @@ class PoolStore(Pool):
             return hit
         r = self.records[sprite_id]
         path = self.path / r.file
-        try:
-            raw = path.read_bytes()
-        except OSError as e:
-            raise PoolError(f"{path}: cannot read sprite ({e.strerror})") from None
-        if self._verify and hashlib.sha256(raw).hexdigest() != r.sha256:
-            raise PoolError(f"{path}: sprite does not match its SHA-256 in the manifest")
+        raw = self._read(sprite_id)
         img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise PoolError(f"{path}: corrupt or unreadable image")

@@ -307,7 +307,7 @@ class SourceSprites:
     def shaped(self, sprite_id: int) -> np.ndarray:
         """The premultiplied, edge-shaped source of ``sprite_id``, before re-staining (kept by
         the pool)."""
-        return self.pool.derived(self.kind, sprite_id, self._shaped)
+        return self.pool.derived(self.kind, sprite_id, self._shaped, persist=True)
 
     def _shaped(self, rgba: np.ndarray) -> np.ndarray:
         return self.shape(premultiply(rgba))
@@ -329,7 +329,7 @@ class SourceSprites:
         the transform skip pixels that cannot be opaque. Taken from the pool's own alpha: edge
         shaping and re-staining never widen its support, so the circle bounds them too."""
         c = self.pool.derived("alpha_circle", sprite_id,
-                              lambda rgba: np.array(alpha_circle(rgba[:, :, 3])))
+                              lambda rgba: np.array(alpha_circle(rgba[:, :, 3])), persist=True)
         return float(c[0]), float(c[1]), float(c[2])
 
 
