@@ -150,6 +150,8 @@ def composite_pack(canvas: np.ndarray, pack: SpritePack) -> None:
 @numba.njit(cache=True, nogil=True)
 def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
     # pragma: no cover - compiled
+    # masks: a flag per sprite pixel (each sprite's from moff), or empty when none are wanted
+    want = masks.shape[0] > 0
     n = offsets.shape[0]
     frac = np.zeros(n)
     area = np.zeros(n, np.int64)
@@ -198,7 +200,8 @@ def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
                 seen += c
                 if c >= half:
                     count += 1
-                    masks[k + _U(j)] = 1
+                    if want:
+                        masks[k + _U(j)] = 1
         if mass == 0:
             mass = inner
             if mass == 0:
@@ -230,7 +233,7 @@ def visibility_pack(
     sizes = pack.shapes[:, 0] * pack.shapes[:, 1]
     moff = np.zeros(n, np.int64)  # each sprite's first flag in flat, row after row
     moff[1:] = np.cumsum(sizes)[:-1]
-    flat = np.zeros(int(sizes.sum()), np.uint8)
+    flat = np.zeros(int(sizes.sum()) if masks else 0, np.uint8)
     frac, area = _visibility(pack.buf, pack.offsets, pack.shapes, pack.xy, pack.strides,
                              height, width, flat, moff)
     if not masks:
