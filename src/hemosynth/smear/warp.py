@@ -8,6 +8,12 @@ own bilinear resampling instead of a ``cv2.warpAffine`` call per sprite (still u
 big-endian machine). A smear has about 620 sprites; the per-call costs of OpenCV and Python, the
 crop and the copy were about a third of the transform's time.
 
+The sources are read one at a time: each is spread into 64-bit pixels (and re-stained, when
+``factors`` are given) in a small buffer that stays in the cache while every cell drawn from it
+is resampled. All frames are written into one buffer of 32-bit pixels, and the sprites handed
+back are views of it (:class:`~hemosynth.smear.kernels.SpriteViews`): cropping and packing
+them for the render kernels copy nothing.
+
 The resampling is defined by :func:`resample_reference` (plain numpy; the tests hold the kernel
 to it byte for byte). It is OpenCV's fixed-point bilinear arithmetic on a sub-pixel grid of 1/16
 instead of 1/32, so that the four channels of a pixel are weighted in one 64-bit product
