@@ -7,7 +7,8 @@ the same arithmetic in one compiled loop each. Their plain numpy counterparts st
 :func:`~hemosynth.smear.render.visibility_reference`) and the tests hold the two equal.
 
 Sprites travel as a :class:`SpritePack`: one flat uint8 buffer of premultiplied RGBA pixels
-with each sprite's offset, height and width, and its paste point.
+with each sprite's offset, height, width and row stride, and its paste point; the sprites of
+the batch transform are packed as they lie (:class:`SpriteViews`), others are copied.
 
 The kernels are compiled on first use and cached on disk (``cache=True``); :func:`warm_up`
 compiles or loads them before worker processes start, so that each worker only loads them.
