@@ -7,7 +7,7 @@ test card (flat grey with a random row every 7 rows; the floor of earlier sessio
 generator's own smears (which encode about twice as fast). Peak memory (RSS) per worker is read
 from the operating system. The disk cache of prepared sprites (``hemosynth.pools.prepared``) is
 filled before the timing (``--prepared warm``, as in any run after the first with the pool) or
-switched off (``--prepared off``, as a first run, where each worker prepares what it meets).
+switched off (``--prepared off``: each worker prepares what it meets, as before the cache).
 
 Usage::
 
