@@ -18,6 +18,7 @@ Red cells are pasted in every smear but only labelled in ``main+rbc``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import ConfigError
 
@@ -119,11 +120,20 @@ class LabelSet:
 
     def class_id(self, pool_class: str) -> int | None:
         """Return the id of ``pool_class`` in this set, or None if it is not labelled."""
+        ids = self._ids
+        return ids[pool_class] if pool_class in ids else self._find(pool_class)
+
+    def _find(self, pool_class: str) -> int | None:
         target = pool_class if self.name == "sub" else MAIN_OF[pool_class]
         try:
             return self.names.index(target)
         except ValueError:
             return None
+
+    @cached_property
+    def _ids(self) -> dict[str, int | None]:
+        """:meth:`class_id` of every pool class, looked up once (it is asked per cell)."""
+        return {c: self._find(c) for c in POOL_CLASSES}
 
     @property
     def slug(self) -> str:

@@ -61,10 +61,8 @@ def labelled_cells(
     Cells whose visible fraction is below ``min_visible`` or whose clipped box is empty are
     skipped.
     """
-    ids: dict[str, int | None] = {}
     for cell in record["cells"]:
-        cls = cell["class"]
-        cid = ids[cls] if cls in ids else ids.setdefault(cls, label_set.class_id(cls))
+        cid = label_set.class_id(cell["class"])
         if cid is None or cell["visible"] < min_visible:
             continue
         x0, y0, x1, y1 = cell["box"]
