@@ -97,16 +97,11 @@ def _transfer_luts(src: StainProfile, dst: StainProfile) -> tuple[np.ndarray, np
 
 
 @lru_cache(maxsize=16)
-def _factors(src: StainProfile, dst: StainProfile) -> np.ndarray:
-    """The map from ``src`` to ``dst`` as :func:`~hemosynth.smear.kernels.restain_factors`."""
-    lut, mat = _transfer_luts(src, dst)
-    return restain_factors(lut, mat, dst.illuminant)
-
-
 def harmonise_factors(src: StainProfile, dst: StainProfile) -> np.ndarray:
     """The per-level factors (:func:`~hemosynth.smear.kernels.restain_factors`) of the map
     from ``src`` to ``dst`` that :func:`harmonise` applies: float32 of shape (3, 3, 256)."""
-    return _factors(src, dst)
+    lut, mat = _transfer_luts(src, dst)
+    return restain_factors(lut, mat, dst.illuminant)
 
 
 def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.ndarray:
@@ -125,7 +120,7 @@ def harmonise(sprite_p: np.ndarray, src: StainProfile, dst: StainProfile) -> np.
     """
     if src == dst:
         return sprite_p
-    return restain_premultiplied(sprite_p, _factors(src, dst))
+    return restain_premultiplied(sprite_p, harmonise_factors(src, dst))
 
 
 def _with_colour(sprite_p: np.ndarray, rgb: np.ndarray) -> np.ndarray:
