@@ -98,6 +98,8 @@ def test_visibility_pack_matches_the_numpy_definition(seed, n, views):
     ref_frac, ref_area, ref_masks = visibility_reference(sprites, xy, width, height)
     assert np.allclose(frac, ref_frac, rtol=0, atol=1e-6)
     assert np.array_equal(area, ref_area)
+    plain = visibility_pack(pack, width, height)  # without masks: the same numbers, no masks
+    assert np.array_equal(plain[0], frac) and np.array_equal(plain[1], area) and plain[2] is None
     for m, r in zip(masks, ref_masks, strict=True):
         assert (m is None) == (r is None)
         assert m is None or np.array_equal(m, r)
