@@ -221,3 +221,79 @@ def test_source_preparation_kernels_match_their_numpy_formulas(seed, h, w):
     feathered = (got.astype(np.float32) * ramp[:, :, None] + 0.5).astype(np.uint8)
     feathered[(alpha > 0) & (feathered[:, :, 3] == 0), 3] = 1
     assert np.array_equal(BLENDERS["feather"].shape(got), feathered)
+
+
+_M64 = (1 << 64) - 1
+
+
+def _splitmix_bytes(seed, count):
+    """``count`` bytes of the splitmix64 stream from ``seed``, eight a draw, low byte first."""
+    state, out = seed, []
+    while len(out) < count:
+        state = (state + 0x9E3779B97F4A7C15) & _M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        z ^= z >> 31
+        out.extend((z >> (8 * b)) & 0xFF for b in range(8))
+    return out
+
+
+def _linear_axis_reference(n_out, n_in):
+    s = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i = s.astype(np.int64)
+    last = i >= n_in - 1
+    i[last] = n_in - 2 if n_in > 1 else 0
+    s[last] = n_in - 1
+    return i, (s - i).astype(np.float32)
+
+
+def optics_reference(img, blurred, focus, amount, centre, noise_sd, seed):
+    """The optics pass written out in numpy and plain Python, row by row: the float32 weights,
+    the rounding to 1/256, the mix, the luminance, the byte stream and the noise table."""
+    h, w = img.shape[:2]
+    cx, cy = centre[0] * w, centre[1] * h
+    far = max(cx**2, (w - cx) ** 2) + max(cy**2, (h - cy) ** 2)
+    f32 = np.float32
+    xi, xf = _linear_axis_reference(w, focus.shape[1])
+    yi, yf = _linear_axis_reference(h, focus.shape[0])
+    c1 = np.minimum(xi + 1, focus.shape[1] - 1)
+    frow = focus[:, xi] + (focus[:, c1] - focus[:, xi]) * xf  # float32 (gh, w)
+    gx = (amount * (np.arange(w) + 0.5 - cx) ** 2 / far).astype(f32)
+    table = noise_table(noise_sd).reshape(-1).astype(np.int64) if noise_sd > 0 else None
+    stream = iter(_splitmix_bytes(seed & (2**63 - 1), h * ((w + 7) // 8) * 8))
+    out = np.empty_like(img)
+    for y in range(h):
+        gy = f32(1.0 - amount * (y + 0.5 - cy) ** 2 / far)
+        g = np.clip(gy - gx, f32(0), f32(1))
+        if blurred is not None:
+            r1 = min(yi[y] + 1, focus.shape[0] - 1)
+            f = frow[yi[y]] + (frow[r1] - frow[yi[y]]) * yf[y]
+            wt = np.clip(f32(0.5) + f32(0.5) * f, f32(0), f32(1))
+            mix = (wt * g * f32(256) + f32(0.5)).astype(np.int64)
+            soft = blurred[y].astype(np.int64)
+        else:
+            mix, soft = np.zeros(w, np.int64), 0
+        keep = (g * f32(256) + f32(0.5)).astype(np.int64) - mix
+        row = (img[y].astype(np.int64) * keep[:, None] + soft * mix[:, None] + 128) >> 8
+        if table is not None:
+            rand = [next(stream) for _ in range((w + 7) // 8 * 8)][:w]
+            lum = (row[:, 0] * 4899 + row[:, 1] * 9617 + row[:, 2] * 1868 + 8192) >> 14
+            row = np.clip(row + table[(lum << 8) | np.array(rand)][:, None], 0, 255)
+        out[y] = row
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**64 - 1), h=st.integers(1, 23), w=st.integers(1, 29),
+       blur=st.booleans(), amount=st.floats(0, 0.99), cx=st.floats(0, 1), cy=st.floats(0, 1),
+       noise_sd=st.sampled_from([0.0, 0.7, 2.0, 9.0]), gh=st.integers(1, 4),
+       gw=st.integers(1, 4))
+def test_optics_pass_matches_its_reference(seed, h, w, blur, amount, cx, cy, noise_sd, gh, gw):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    blurred = rng.integers(0, 256, (h, w, 3)).astype(np.uint8) if blur else None
+    focus = (rng.standard_normal((gh, gw)) * 1.5).astype(np.float32)
+    got = optics_pass(img, blurred, focus, amount, (cx, cy), noise_sd, seed)
+    assert np.array_equal(got, optics_reference(img, blurred, focus, amount, (cx, cy),
+                                                noise_sd, seed))

@@ -403,15 +403,19 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
             c0 = xi[x]
             c1 = min(c0 + 1, fw - 1)
             frow[r, x] = focus[r, c0] + (focus[r, c1] - focus[r, c0]) * xf[x]
-    # gain = 1 - amount * (dx^2 + dy^2) / far = (1 - amount * dy^2 / far) - gx
+    # gain = 1 - amount * (dx^2 + dy^2) / far = (1 - amount * dy^2 / far) - gx, kept in [0, 1]
     gx = np.empty(width, np.float32)
     for x in range(width):
         gx[x] = gain_amount * (x + 0.5 - cx) * (x + 0.5 - cx) / far
-    # per channel weights of the sharp and the blurred pixel, times the gain, in 1/256
-    keep = np.empty(n, np.uint32)
-    mix = np.zeros(n, np.uint32)
-    bytes_ = np.zeros(width + 8, np.uint8)
-    idx = np.zeros(width, np.int64)
+    # per pixel, then per channel: weights of the sharp and the blurred pixel, times the gain,
+    # in 1/256 (keep + mix <= 256, so every sum below fits 16 bits)
+    k1 = np.empty(width, np.uint16)
+    m1 = np.zeros(width, np.uint16)
+    keep = np.empty(n, np.uint16)
+    mix = np.zeros(n, np.uint16)
+    words = np.zeros(width // 8 + 1, np.uint64)  # 8 random bytes a word, low byte first
+    bytes_ = words.view(np.uint8)  # (little-endian, as numba's targets are)
+    idx = np.zeros(width, np.int32)
     noise3 = np.zeros(n, np.int16)
     table = noise.reshape(noise.size)
     state = _U(seed)
@@ -419,42 +423,52 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
         gy = np.float32(1.0 - gain_amount * (y + 0.5 - cy) * (y + 0.5 - cy) / far)
         r0, fy = yi[y], yf[y]
         r1 = min(r0 + 1, fh - 1)
-        for x in range(width):
-            g = gy - gx[x]
-            w = np.float32(0.0)
-            if use_focus:
+        if use_focus:
+            for x in range(width):
+                g = min(max(gy - gx[x], np.float32(0.0)), one)
                 f = frow[r0, x] + (frow[r1, x] - frow[r0, x]) * fy
                 w = min(max(half + half * f, np.float32(0.0)), one)
-            m = np.uint32(w * g * np.float32(256.0) + half)
-            k = np.uint32(g * np.float32(256.0) + half) - m
+                m = np.uint32(w * g * np.float32(256.0) + half)
+                k1[x] = np.uint16(np.uint32(g * np.float32(256.0) + half) - m)
+                m1[x] = np.uint16(m)
+        else:
+            for x in range(width):
+                g = min(max(gy - gx[x], np.float32(0.0)), one)
+                k1[x] = np.uint16(np.uint32(g * np.float32(256.0) + half))
+        for x in range(width):
+            kx = k1[x]
+            mx = m1[x]
             j = 3 * x
-            keep[j] = keep[j + 1] = keep[j + 2] = k
-            mix[j] = mix[j + 1] = mix[j + 2] = m
+            keep[j] = keep[j + 1] = keep[j + 2] = kx
+            mix[j] = mix[j + 1] = mix[j + 2] = mx
         row = src[y]
         dst = out[y]
         srow = soft[y] if use_focus else row
-        for j in range(n):  # (sharp * keep + blurred * mix) / 256, rounded; never above 255
-            v = (np.uint32(row[j]) * keep[j] + np.uint32(srow[j]) * mix[j] + np.uint32(128))
-            dst[j] = np.uint8(min(v >> np.uint32(8), np.uint32(255)))
+        # (sharp * keep + blurred * mix) / 256, rounded: at most 255 * 256 + 128, so 16-bit
+        # arithmetic (16 lanes a vector) gives the exact result
+        for j in range(n):
+            v = np.uint16(np.uint16(np.uint16(row[j]) * keep[j])
+                          + np.uint16(np.uint16(srow[j]) * mix[j]) + np.uint16(128))
+            dst[j] = np.uint8(v >> np.uint16(8))
         if use_noise:
             for x in range(0, width, 8):
                 state, bits = _splitmix(state)
-                for b in range(8):
-                    bytes_[x + b] = np.uint8((bits >> _U(8 * b)) & _U(0xFF))
+                words[x >> 3] = bits
             # in three simple loops (the first and last vectorise): the table index from the
             # luminance (as OpenCV's RGB2GRAY computes it) and the random byte, the noise of
-            # each pixel repeated on its channels, the saturating add
+            # each pixel repeated on its channels, the saturating add; all in 32 bits or less
             for x in range(width):
-                lum = (np.int64(dst[3 * x]) * 4899 + np.int64(dst[3 * x + 1]) * 9617
-                       + np.int64(dst[3 * x + 2]) * 1868 + 8192) >> 14
-                idx[x] = (lum << 8) | np.int64(bytes_[x])
+                lum = (np.int32(dst[3 * x]) * np.int32(4899)
+                       + np.int32(dst[3 * x + 1]) * np.int32(9617)
+                       + np.int32(dst[3 * x + 2]) * np.int32(1868) + np.int32(8192)) >> np.int32(14)
+                idx[x] = (lum << np.int32(8)) | np.int32(bytes_[x])
             for x in range(width):
                 d = table[idx[x]]
                 noise3[3 * x] = d
                 noise3[3 * x + 1] = d
                 noise3[3 * x + 2] = d
             for j in range(n):
-                v = np.int16(dst[j]) + noise3[j]
+                v = np.int16(np.int16(dst[j]) + noise3[j])
                 dst[j] = np.uint8(min(max(v, np.int16(0)), np.int16(255)))
     return out.reshape(height, width, 3)
 
