@@ -5,7 +5,8 @@
 # download: carry its cp312 wheel in .whl/ (see tstr_gpu.sh). Usage, from the repo root:
 #   bash benchmarks/device/throughput.sh [SMEARS] [WORKERS] [OLD_WORKERS]
 # (default 200, 2,4,8,16 and none). With OLD_WORKERS, the same benchmark then runs the code in
-# .dev/old-src (an earlier commit's src/, copied there and carried) for a before/after.
+# each .dev/old-src*/ folder (an earlier commit's src/, e.g. `git archive COMMIT src | tar -x
+# -C .dev/old-src-COMMIT --strip-components=1`, carried) for a before/after on one machine.
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -15,8 +16,12 @@ python3 -c "import numpy, numba, cv2, hemosynth; print('numpy', numpy.__version_
 nproc; grep -m1 "model name" /proc/cpuinfo; free -g | head -2
 python3 -c "from hemosynth.parallel import warm_up_kernels; warm_up_kernels()"  # compile once, cached
 python3 benchmarks/throughput.py --smears ${1:-200} --workers ${2:-2,4,8,16} 2>&1 | tee $OUT/throughput.txt
-if [ -n "$3" ] && [ -d .dev/old-src ]; then
-  (cd .dev/old-src && find . -name __pycache__ -prune -exec rm -rf {} +)
-  PYTHONPATH=/tmp/site:$PWD/.dev/old-src python3 -c "from hemosynth.parallel import warm_up_kernels; warm_up_kernels()"
-  PYTHONPATH=/tmp/site:$PWD/.dev/old-src python3 benchmarks/throughput.py --smears ${1:-200} --workers $3 2>&1 | tee $OUT/throughput-old.txt
-fi
+[ -n "$3" ] || exit 0
+for old in .dev/old-src*/; do
+  [ -d "$old" ] || continue
+  name=$(basename $old)
+  (cd $old && find . -name __pycache__ -prune -exec rm -rf {} +)
+  echo "== $name"
+  PYTHONPATH=/tmp/site:$PWD/$old python3 -c "from hemosynth.parallel import warm_up_kernels; warm_up_kernels()"
+  PYTHONPATH=/tmp/site:$PWD/$old python3 benchmarks/throughput.py --smears ${1:-200} --workers $3 2>&1 | tee $OUT/throughput-$name.txt
+done
