@@ -223,6 +223,20 @@ class Placer:
             return (w / 2, h / 2), (self.width - w / 2, self.height - h / 2)
         return (0.0, 0.0), (float(self.width), float(self.height))
 
+    def centre_ranges(
+        self, sizes: np.ndarray, inside: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`centre_range` of many boxes at once: ``lo`` and ``hi - lo`` (each (m, 2),
+        zero where there is no range) and whether each box has a range, shape (m,)."""
+        w, h = sizes[:, 0], sizes[:, 1]
+        ok = ~inside | ((w <= self.width) & (h <= self.height))
+        field = np.array([float(self.width), float(self.height)])
+        lo = np.where(inside[:, None], sizes / 2, 0.0)
+        extent = np.where(inside[:, None], (field - sizes / 2) - lo, field)
+        lo[~ok] = 0.0
+        extent[~ok] = 0.0
+        return lo, extent, ok
+
     def _place(self, w: int, h: int, inside: bool) -> tuple[int, int] | None:
         bounds = self.centre_range(w, h, inside)
         if bounds is None:
@@ -398,17 +412,9 @@ class GridPlacer(Placer):
     def _place_cells(self, sizes, inside, covers) -> list[tuple[int, int] | None]:
         """Every cell in one compiled loop; the draws are the base loop's, cell by cell."""
         m = len(sizes)
-        lo = np.zeros((m, 2))
-        extent = np.zeros((m, 2))
-        urow = np.full(m, -1, np.int64)
-        v = 0
-        for i in range(m):
-            bounds = self.centre_range(sizes[i, 0], sizes[i, 1], bool(inside[i]))
-            if bounds is not None:
-                (lo[i, 0], lo[i, 1]), (hx, hy) = bounds
-                extent[i] = hx - lo[i, 0], hy - lo[i, 1]
-                urow[i] = v
-                v += 1
+        lo, extent, ok = self.centre_ranges(sizes, inside)
+        urow = np.where(ok, np.cumsum(ok) - 1, -1).astype(np.int64)  # each cell's row of u
+        v = int(ok.sum())
         u = self.rng.random((v, self.cfg.max_attempts, 2))  # as v calls, one per cell
         n0 = len(self.boxes)
         self._room(n0 + m)
@@ -426,16 +432,11 @@ class GridPlacer(Placer):
                 self._insert(n - 1, self.arr[n - 1])
         self.stats.attempts += int(counts[0])
         self.stats.checks += int(counts[1])
-        result: list[tuple[int, int] | None] = []
-        for k in range(m):
-            if not placed[k]:
-                result.append(None)
-                continue
-            x0, y0 = float(out[k, 0]), float(out[k, 1])
-            self.boxes.append((x0, y0, x0 + sizes[k, 0], y0 + sizes[k, 1]))
-            self.covers.append(float(covers[k]))
-            result.append((int(x0), int(y0)))
-        return result
+        boxes = np.concatenate([out, out + sizes], axis=1)[placed]
+        self.boxes.extend(map(tuple, boxes.tolist()))
+        self.covers.extend(covers[placed].tolist())
+        corners = out.astype(np.int64).tolist()
+        return [tuple(c) if p else None for c, p in zip(corners, placed.tolist(), strict=True)]
 
 
 def lsh_hash(normals: np.ndarray, point: np.ndarray) -> bytes:
