@@ -273,13 +273,15 @@ def restain_pixel(r, g, b, a, factors):  # pragma: no cover - compiled
     premultiplied again (float32 arithmetic). Returns the three new colour bytes."""
     half = np.float32(0.5)
     unit = np.float32(255.0) / np.float32(a)
-    l0 = min(int(np.float32(r) * unit + half), 255)
-    l1 = min(int(np.float32(g) * unit + half), 255)
-    l2 = min(int(np.float32(b) * unit + half), 255)
+    # unsigned indices: numba then skips its negative-index wraparound on the nine reads
+    l0 = _U(min(int(np.float32(r) * unit + half), 255))
+    l1 = _U(min(int(np.float32(g) * unit + half), 255))
+    l2 = _U(min(int(np.float32(b) * unit + half), 255))
     cover = np.float32(a) / np.float32(255.0)
-    v0 = min(factors[0, 0, l0] * factors[1, 0, l1] * factors[2, 0, l2], np.float32(255.0))
-    v1 = min(factors[0, 1, l0] * factors[1, 1, l1] * factors[2, 1, l2], np.float32(255.0))
-    v2 = min(factors[0, 2, l0] * factors[1, 2, l1] * factors[2, 2, l2], np.float32(255.0))
+    k0, k1, k2 = _U(0), _U(1), _U(2)
+    v0 = min(factors[k0, k0, l0] * factors[k1, k0, l1] * factors[k2, k0, l2], np.float32(255.0))
+    v1 = min(factors[k0, k1, l0] * factors[k1, k1, l1] * factors[k2, k1, l2], np.float32(255.0))
+    v2 = min(factors[k0, k2, l0] * factors[k1, k2, l1] * factors[k2, k2, l2], np.float32(255.0))
     return (np.uint8(min(int(v0 * cover + half), 255)), np.uint8(min(int(v1 * cover + half), 255)),
             np.uint8(min(int(v2 * cover + half), 255)))
 
