@@ -187,3 +187,21 @@ def test_lsh_first_cells_skip_the_query_and_it_misses_overlaps():
 
 def test_registry():
     assert set(STRATEGIES) == {"grid", "lsh", "brute", "random", "blocks"}
+
+
+@given(st.lists(st.tuples(st.integers(1, 500), st.integers(1, 400), st.booleans()), min_size=1,
+                max_size=40))
+def test_centre_ranges_are_centre_range_for_each_box(cells):
+    placer = make_placer(400, 300, 0.2, PlacementConfig(strategy="grid"),
+                         np.random.default_rng(0), typical_size=30)
+    sizes = np.array([(w, h) for w, h, _ in cells], float)
+    inside = np.array([i for _, _, i in cells], bool)
+    lo, extent, ok = placer.centre_ranges(sizes, inside)
+    for k, (w, h, ins) in enumerate(cells):
+        one = placer.centre_range(float(w), float(h), ins)
+        assert ok[k] == (one is not None)
+        if one is None:
+            assert not lo[k].any() and not extent[k].any()
+        else:
+            (lx, ly), (hx, hy) = one
+            assert tuple(lo[k]) == (lx, ly) and tuple(extent[k]) == (hx - lx, hy - ly)
