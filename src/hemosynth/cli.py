@@ -100,13 +100,16 @@ def generate(
         retain_freed_memory,
         settle_garbage_collector,
         start_server,
+        usable_cores,
         warm_up_kernels,
     )
 
-    start_server(workers, executor)  # loads the kernels for the workers while this one does
+    # a local multi-process run's fork server loads the kernels for its workers, in the
+    # background; otherwise this process makes the smears (or hands the kernels to dask)
+    if not start_server(min(workers or usable_cores(), cfg.count), executor):
+        with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
+            warm_up_kernels()
     retain_freed_memory()  # this process makes the smears itself when --workers is 1
-    with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
-        warm_up_kernels()
     settle_garbage_collector()
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

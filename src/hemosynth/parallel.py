@@ -112,8 +112,12 @@ def start_server(workers: int, executor: str = "local") -> bool:
 
     The server imports hemosynth and loads the compiled kernels (about 1 s) before it forks
     the first worker; started before this process's own set-up (such as the ``generate``
-    command's kernel warm-up), the two overlap. Returns whether a server was started.
+    command's set-up), the two overlap. ``workers`` as for
+    :func:`~hemosynth.dataset.generate_dataset` (0: every usable core). Returns whether a
+    server was started.
     """
+    if workers == 0:
+        workers = usable_cores()
     if executor != "local" or workers <= 1:
         return False
     ctx = mp_context()
