@@ -148,3 +148,9 @@ def test_close_to_opencv_on_smooth_sprites(flip):
         a = transform_many([src], [0], [angle], [flip], [scale])[0]
         b = transform_premultiplied(src, angle, flip, scale)
         assert abs(a.shape[0] - b.shape[0]) <= 1 and abs(a.shape[1] - b.shape[1]) <= 1
+
+
+def test_a_sprite_too_large_for_the_kernel_is_refused():
+    big = np.zeros((warp.MAX_SIDE + 1, 2, 4), np.uint8)
+    with pytest.raises(ValueError, match=f"{warp.MAX_SIDE + 1} px"):
+        warp.transform_many([big], [0], [10.0], [False], [1.0])

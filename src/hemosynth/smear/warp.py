@@ -39,6 +39,9 @@ _U = np.uint64
 #: 1/256, so that the four channels of a pixel are weighted in one 64-bit product)
 SUB = 16
 _LANES = _U(0x00FF00FF00FF00FF)
+#: the largest sprite side :func:`transform_many` takes (its positions, in 1/1024 pixel, and
+#: source words fit 32 bits)
+MAX_SIDE = 30000
 
 
 @numba.njit(cache=True, nogil=True)
@@ -163,10 +166,10 @@ def _resample(raw, roff, shw, stain, factors, order, starts, inv, frames, discs,
         top = max(top, frames[i, 0])
     for k in range(shw.shape[0]):
         big = max(big, (shw[k, 0] + 2) * (shw[k, 1] + 2))
-    ax = np.empty(top, np.int64)
-    ay = np.empty(top, np.int64)
-    taps = np.empty(top, np.int64)  # a row's source words and packed weights (_resample_cell)
-    weights = np.empty(top, np.int64)
+    ax = np.empty(top, np.int32)
+    ay = np.empty(top, np.int32)
+    taps = np.empty(top, np.int32)  # a row's source words and packed weights (_resample_cell)
+    weights = np.empty(top, np.int32)
     src = np.empty(big, np.uint64)
     for k in range(shw.shape[0]):
         if starts[k] == starts[k + 1]:
@@ -185,30 +188,33 @@ def _resample(raw, roff, shw, stain, factors, order, starts, inv, frames, discs,
 def _resample_cell(src, base, pw, h, w, inv, frames, discs, out, ooff, ext, ax, ay, taps,
                    weights, i):
     """Resample cell ``i`` from the spread source ``src`` (see :func:`_resample`). Each row
-    in two loops: the sample positions (which vectorises), then the bilinear sums."""
+    in two loops: the sample positions (which vectorises; in 32 bits, as AVX2 has no 64-bit
+    multiply), then the bilinear sums. Indices are unsigned where they cannot be negative, so
+    that numba adds no wraparound checks."""
     # pragma: no cover - compiled
     ow, oh = frames[i, 0], frames[i, 1]
     cx, cy, r = discs[i, 0], discs[i, 1], discs[i, 2]
     for x in range(ow):
-        ax[x] = np.int64(np.rint(inv[i, 0] * x * 1024.0))
-        ay[x] = np.int64(np.rint(inv[i, 3] * x * 1024.0))
+        ax[x] = np.int32(np.rint(inv[i, 0] * x * 1024.0))
+        ay[x] = np.int32(np.rint(inv[i, 3] * x * 1024.0))
     o = ooff[i]
     x0, y0, x1, y1 = ow, oh, 0, 0
     for y in range(oh):
         row = o + y * ow
         dy = y - cy
         rem = r * r - dy * dy
+        urow = _U(row)
         if rem < 0.0:
             for x in range(ow):
-                out[row + x] = 0
+                out[urow + _U(x)] = 0
             continue
         half = np.sqrt(rem)
         xa = max(0, int(np.floor(cx - half)))
         xb = min(ow, int(np.ceil(cx + half)) + 1)
         for x in range(xa):
-            out[row + x] = 0
+            out[urow + _U(x)] = 0
         for x in range(xb, ow):
-            out[row + x] = 0
+            out[urow + _U(x)] = 0
         bx = np.int64(np.rint((inv[i, 1] * y + inv[i, 2]) * 1024.0)) + 32
         by = np.int64(np.rint((inv[i, 4] * y + inv[i, 5]) * 1024.0)) + 32
         # the samples inside the source (padding included) form one run of x, as sx and
@@ -220,26 +226,32 @@ def _resample_cell(src, base, pw, h, w, inv, frames, discs, out, ooff, ext, ax, 
         while hi >= lo and not _inside(bx + ax[hi], by + ay[hi], w, h):
             out[row + hi] = 0
             hi -= 1
-        for k in range(hi + 1 - lo):  # each sample's top-left source word and its fractions
-            sx = (bx + ax[lo + k]) >> 6
-            sy = (by + ay[lo + k]) >> 6
-            taps[k] = base + (sy >> 4) * pw + (sx >> 4)
-            weights[k] = ((sx & 15) << 8) | (sy & 15)
-        for k in range(hi + 1 - lo):
+        bx32, by32 = np.int32(bx), np.int32(by)
+        base32, pw32 = np.int32(base), np.int32(pw)
+        for kk in range(hi + 1 - lo):  # each sample's top-left source word and its fractions
+            k = _U(kk)
+            sx = (bx32 + ax[_U(lo) + k]) >> np.int32(6)
+            sy = (by32 + ay[_U(lo) + k]) >> np.int32(6)
+            taps[k] = base32 + (sy >> np.int32(4)) * pw32 + (sx >> np.int32(4))
+            weights[k] = ((sx & np.int32(15)) << np.int32(8)) | (sy & np.int32(15))
+        orow = _U(row + lo)
+        for kk in range(hi + 1 - lo):
+            k = _U(kk)
             p = _U(taps[k])
             q = p + _U(pw)
-            fx, fy = _U(weights[k] >> 8), _U(weights[k] & 255)
+            wk = _U(weights[k])
+            fx, fy = wk >> _U(8), wk & _U(255)
             gx, gy = _U(16) - fx, _U(16) - fy
             v = (src[p] * (gx * gy) + src[p + _U(1)] * (fx * gy) + src[q] * (gx * fy)
                  + src[q + _U(1)] * (fx * fy) + _U(0x0080008000800080))
             v = (v >> _U(8)) & _LANES
             v = (v | (v >> _U(8))) & _U(0x0000FFFF0000FFFF)
-            out[row + lo + k] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
+            out[orow + k] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
         # the row's first and last pixel of alpha > 0
         first, last = lo, hi
-        while first <= hi and out[row + first] >> np.uint32(24) == 0:
+        while first <= hi and out[urow + _U(first)] >> np.uint32(24) == 0:
             first += 1
-        while last >= first and out[row + last] >> np.uint32(24) == 0:
+        while last >= first and out[urow + _U(last)] >> np.uint32(24) == 0:
             last -= 1
         if first > last:
             last = -1
@@ -318,6 +330,8 @@ def transform_many(
         src_of[i] = len(srcs) - 1
         cell_bounds[i] = -1.0
     shw = np.array([s.shape[:2] for s in srcs], np.int64).reshape(-1, 2)
+    if shw.max() > MAX_SIDE:  # the kernel's sample positions and source words are 32-bit
+        raise ValueError(f"a sprite of {shw.max()} px: sprites are at most {MAX_SIDE} px a side")
     roff = np.zeros(len(srcs), np.int64)
     roff[1:] = np.cumsum(shw[:, 0] * shw[:, 1] * 4)[:-1]
     raw = np.concatenate([s.reshape(-1) for s in srcs])
