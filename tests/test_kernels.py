@@ -46,7 +46,10 @@ def _random_sprites(rng, n, width, height, views=False):
         idx = np.arange(n)
         share = rng.random(n) < 0.2  # cells sharing another's pixels
         idx[share] = rng.integers(0, n, int(share.sum()))
-        sprites = SpriteViews(views, buf, offsets, strides).take(idx)
+        shapes = [v.shape[:2] for v in views]
+        sprites = SpriteViews(buf, offsets, strides, shapes).take(idx)
+        for i, k in enumerate(idx):  # the views it makes are those cut above
+            assert np.array_equal(sprites[i], views[k]) and not sprites[i].flags.writeable
     return sprites, np.array(xy).reshape(n, 2)
 
 

@@ -27,33 +27,47 @@ import numpy as np
 _U = np.uint64
 
 
-class SpriteViews(list):
-    """A list of sprites that are views into one flat buffer, which also says where.
+class SpriteViews(Sequence):
+    """Sprites that are views into one flat buffer, which also says where they are.
+
+    A view is made when it is asked for: the kernels read the buffer itself, so a smear's
+    ~600 sprites cost nothing as arrays unless something looks at one.
 
     Parameters
     ----------
-    views : sequence of ndarray of shape (h, w, 4), uint8
-        Views into ``buf``: pixels 4 bytes apart, rows ``strides[i]`` bytes apart.
     buf : ndarray of shape (S,), uint8
     offsets, strides : ndarray of shape (N,), int64
-        Index in ``buf`` of each view's first byte, and its row stride in bytes.
-
-    Notes
-    -----
-    Do not change the list in place: :meth:`take` makes a reordered or shorter one.
+        Index in ``buf`` of each sprite's first byte, and its row stride in bytes (pixels are
+        4 bytes apart).
+    shapes : ndarray of shape (N, 2), int64
+        ``(h, w)`` of each sprite.
     """
 
-    def __init__(self, views, buf: np.ndarray, offsets: np.ndarray, strides: np.ndarray):
-        super().__init__(views)
+    def __init__(self, buf: np.ndarray, offsets: np.ndarray, strides: np.ndarray,
+                 shapes: np.ndarray):
         self.buf = buf
-        self.offsets = np.asarray(offsets, np.int64)
-        self.strides = np.asarray(strides, np.int64)
+        self.offsets = np.asarray(offsets, np.int64).reshape(-1)
+        self.strides = np.asarray(strides, np.int64).reshape(-1)
+        self.shapes = np.asarray(shapes, np.int64).reshape(-1, 2)
+        if not len(self.offsets) == len(self.strides) == len(self.shapes):
+            raise ValueError("offsets, strides and shapes differ in length")
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i):
+        """Sprite ``i``, a read-only (h, w, 4) view of ``buf``; a slice gives a SpriteViews."""
+        if isinstance(i, slice):
+            return self.take(range(len(self))[i])
+        h, w = (int(v) for v in self.shapes[i])
+        o, rs = int(self.offsets[i]), int(self.strides[i])
+        return np.lib.stride_tricks.as_strided(self.buf[o:], (h, w, 4), (rs, 4, 1),
+                                               writeable=False)
 
     def take(self, indices: Sequence[int]) -> SpriteViews:
-        """The views at ``indices``, in that order."""
+        """The sprites at ``indices``, in that order."""
         idx = np.asarray(indices, np.int64).reshape(-1)
-        return SpriteViews([self[int(i)] for i in idx], self.buf, self.offsets[idx],
-                           self.strides[idx])
+        return SpriteViews(self.buf, self.offsets[idx], self.strides[idx], self.shapes[idx])
 
 
 @dataclass(frozen=True)
@@ -91,11 +105,11 @@ class SpritePack:
         """
         n = len(sprites)
         xy = np.asarray(xy, np.int64).reshape(n, 2)
+        if isinstance(sprites, SpriteViews):
+            return cls(sprites.buf, sprites.offsets, sprites.shapes.copy(), xy, sprites.strides)
         shapes = np.zeros((n, 2), np.int64)
         for i, s in enumerate(sprites):
             shapes[i] = s.shape[:2]
-        if isinstance(sprites, SpriteViews):
-            return cls(sprites.buf, sprites.offsets, shapes, xy, sprites.strides)
         sizes = shapes[:, 0] * shapes[:, 1] * 4
         offsets = np.zeros(n, np.int64)
         if n:

@@ -362,23 +362,16 @@ def _views(words, ooff, frames, ext, centre) -> SpriteViews:
     below a pixel."""
     n = len(ooff)
     pixels = words.view(np.uint8)  # little-endian: R, G, B, A
-    offsets = np.zeros(n, np.int64)
-    strides = np.zeros(n, np.int64)
-    out = []
-    for i, ((x0, y0, x1, y1), (ow, oh), o) in enumerate(
-        zip(ext.tolist(), frames.tolist(), (4 * ooff).tolist(), strict=True)
-    ):
-        if x1 <= x0 or y1 <= y0:  # a sprite shrunk below one pixel: keep its centre pixel
-            o = 4 * (words.size - n + i)
-            pixels[o : o + 4] = centre(i).reshape(4)
-            v = pixels[o : o + 4].reshape(1, 1, 4)
-            offsets[i], strides[i] = o, 4
-        else:
-            v = pixels[o : o + 4 * ow * oh].reshape(oh, ow, 4)[y0:y1, x0:x1]
-            offsets[i], strides[i] = o + 4 * (y0 * ow + x0), 4 * ow
-        v.flags.writeable = False
-        out.append(v)
-    return SpriteViews(out, pixels, offsets, strides)
+    x0, y0, x1, y1 = ext.T
+    ow = frames[:, 0]
+    offsets = 4 * (ooff + y0 * ow + x0)
+    strides = 4 * ow
+    shapes = np.stack([y1 - y0, x1 - x0], axis=1)
+    for i in np.flatnonzero((x1 <= x0) | (y1 <= y0)).tolist():  # shrunk below one pixel:
+        o = 4 * (words.size - n + i)  # keep the centre pixel
+        pixels[o : o + 4] = centre(i).reshape(4)
+        offsets[i], strides[i], shapes[i] = o, 4, (1, 1)
+    return SpriteViews(pixels, offsets, strides, shapes)
 
 
 def warm_up() -> None:
