@@ -196,3 +196,24 @@ def test_stain_transfer_gain_is_bounded_and_near_identity_stays_near():
     exact_img = np.clip(od_to_rgb(rgb_to_od(np.maximum(img, 0.5), pbc.illuminant)
                                   @ transfer_matrix(pbc, near), near.illuminant) + 0.5, 0, 255)
     assert np.abs(transfer_stain(img, pbc, near).astype(int) - exact_img.astype(int)).mean() < 2
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_uneven_field_is_the_optical_density_definition_within_a_grey_level(profile):
+    """The field's low-resolution colour is ``illuminant * 10 ** -(field * u * tint)``,
+    computed in float32; against the float64 definition it may differ by one level."""
+    import cv2
+
+    from hemosynth.smear.canvas import LOW_RES, UNEVENNESS_SCALE_UM, _low_grid
+
+    prof, u, w, h = PROFILES[profile], 0.08, 640, 480
+    got = make_field(w, h, prof, u, 0.1, np.random.default_rng(3))
+    grid = _low_grid(w, h, UNEVENNESS_SCALE_UM / 0.1, np.random.default_rng(3))
+    field = cv2.resize(grid, (w // LOW_RES, h // LOW_RES), interpolation=cv2.INTER_CUBIC)
+    tint = prof.basis[0] / np.abs(prof.basis[0]).max()
+    od = field[:, :, None].astype(np.float64) * (u * tint)
+    small = np.clip(prof.illuminant * 10.0 ** -od + 0.5, 0, 255).astype(np.uint8)
+    want = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    diff = np.abs(got.astype(int) - want)
+    assert diff.max() <= 1 and diff.mean() < 0.01
+    assert got.std(axis=(0, 1)).max() > 1.0  # and the unevenness is there
