@@ -60,9 +60,10 @@ class SpriteViews(Sequence):
         if isinstance(i, slice):
             return self.take(range(len(self))[i])
         h, w = (int(v) for v in self.shapes[i])
-        o, rs = int(self.offsets[i]), int(self.strides[i])
-        return np.lib.stride_tricks.as_strided(self.buf[o:], (h, w, 4), (rs, 4, 1),
-                                               writeable=False)
+        v = np.ndarray((h, w, 4), np.uint8, self.buf, int(self.offsets[i]),
+                       (int(self.strides[i]), 4, 1))
+        v.flags.writeable = False
+        return v
 
     def take(self, indices: Sequence[int]) -> SpriteViews:
         """The sprites at ``indices``, in that order."""

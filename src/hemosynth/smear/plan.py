@@ -172,19 +172,18 @@ def plan_smear(
     scales = [pool.records[sid].um_per_px / cfg.canvas.um_per_px * j
               for sid, j in zip(sids, jitters.tolist(), strict=True)]
     transformed = sources.transform(sids, angles, flips, scales)
-    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales, transformed,
-                     strict=True))
-    sizes = np.array([(c[5].shape[1], c[5].shape[0]) for c in cells], float).reshape(-1, 2)
+    hw = _shapes(transformed).tolist()  # (h, w) of each: no sprite need be looked at
+    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales, hw, strict=True))
+    sizes = np.array([(c[5][1], c[5][0]) for c in cells], float).reshape(-1, 2)
     inside = np.array([MAIN_OF[c[0]] in keep_inside for c in cells], bool)
     covers = np.array([pc.max_cover.get(MAIN_OF[c[0]], 1.0) for c in cells], float)
     kept: list[int] = []  # the cell (index in cells) of each row
-    for j, ((cls, sid, angle, flip, scale, sprite), pos) in enumerate(zip(
+    for j, ((cls, sid, angle, flip, scale, (h, w)), pos) in enumerate(zip(
         cells, placer.place_many(sizes, inside, covers), strict=True
     )):
         if pos is None:
             dropped[cls] = dropped.get(cls, 0) + 1
             continue
-        h, w = sprite.shape[:2]
         rows.append((cls, sid, angle, flip, scale, pos[0], pos[1], w, h))
         kept.append(j)
 
@@ -223,6 +222,14 @@ def plan_smear(
         strengths=strengths,
     )
     return (plan, sprites) if keep_sprites else plan
+
+
+def _shapes(sprites: Sequence[np.ndarray]) -> np.ndarray:
+    """``(h, w)`` of each sprite, int64 (N, 2); read off a
+    :class:`~hemosynth.smear.kernels.SpriteViews` without making its views."""
+    if isinstance(sprites, SpriteViews):
+        return sprites.shapes
+    return np.array([s.shape[:2] for s in sprites], np.int64).reshape(-1, 2)
 
 
 def _take(sprites: list[np.ndarray], indices: list[int]) -> list[np.ndarray]:
