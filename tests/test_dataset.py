@@ -247,3 +247,22 @@ def test_negative_workers_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="workers"):
         generate_dataset(_cfg(count=1), tmp_path / "ds", workers=-1, pool=POOL)
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_worker_sends_a_digest_not_the_record(tmp_path):
+    """A worker returns what the assembly needs (counts, the manifest entry, the formats'
+    parts), the same as digesting the record it wrote; the parts are text, not per-cell
+    objects (cheap to pickle)."""
+    from pathlib import Path
+
+    from hemosynth.dataset import _Context, collectors, digest, read_record
+
+    cfg = _cfg(count=2)
+    root = Path(tmp_path)
+    (root / "images").mkdir()
+    made = _Context(cfg, POOL, root).produce(1)
+    record = read_record(root, 1)
+    assert made == digest(record, collectors(cfg))
+    assert "cells" not in made and made["index"] == 1
+    flat = [x for p in made["parts"] for x in (p if isinstance(p, tuple) else [p])]
+    assert all(isinstance(x, (str, int, type(None))) for x in flat)

@@ -154,6 +154,33 @@ def make_smear(
                               cfg.output.box_margin)
 
 
+def collectors(cfg: GenerationConfig) -> list:
+    """A new collector (:class:`~hemosynth.formats.Collector`) of every format and label set
+    of ``cfg``, in a fixed order."""
+    return [
+        WRITERS[fmt].collector(label_set(s), cfg)
+        for fmt in cfg.output.formats
+        for s in cfg.output.label_sets
+    ]
+
+
+def digest(record: dict[str, Any], parts_of: list) -> dict[str, Any]:
+    """What the dataset's assembly needs of a record: its index, counts, manifest entry
+    (:func:`summarize`) and each collector's part (``parts_of``: as :func:`collectors`).
+
+    Made where the record is made, so that a worker sends this, not the record of every cell,
+    and the formats' per-smear work is done in the workers.
+    """
+    return {
+        "index": record["index"],
+        "requested": record["requested"],
+        "placed": record["placed"],
+        "dropped": record["dropped"],
+        "summary": summarize(record),
+        "parts": [c.part(record) for c in parts_of],
+    }
+
+
 class _Context:
     """What a worker needs to produce smears: the config, the opened pool, the census."""
 
@@ -163,9 +190,10 @@ class _Context:
         self.root = root
         self.census = Census(cfg, set(pool.classes))
         self.sets = [label_set(s) for s in cfg.output.label_sets]
+        self.collectors = collectors(cfg)  # only their part(): the assembly has its own
 
     def produce(self, index: int) -> dict[str, Any]:
-        """Make and write smear ``index``; return its record."""
+        """Make and write smear ``index``; return its :func:`digest`."""
         cfg = self.cfg
         image, record = make_smear(cfg, self.pool, index, self.census)
         atomic_write_bytes(
@@ -176,7 +204,7 @@ class _Context:
             for ls in self.sets:
                 WRITERS[fmt].write_smear(self.root, record, ls, cfg.output.min_visible)
         atomic_write_json(record_path(self.root, index), record, indent=None)
-        return record
+        return digest(record, self.collectors)
 
 
 def record_path(root: Path, index: int) -> Path:
@@ -384,8 +412,8 @@ def generate_dataset(
     # the dataset-wide files are built from the records as they come in, while the workers
     # go on; only writing them is left at the end
     assembly = _Assembly(root, cfg, todo)
-    for record in run(cfg, pool, root, todo, workers, scheduler=scheduler):
-        assembly.offer(record)
+    for made in run(cfg, pool, root, todo, workers, scheduler=scheduler):
+        assembly.offer(made)
         done += 1
         if progress:
             progress(done, cfg.count)
@@ -440,12 +468,13 @@ def finalize_dataset(
 
 
 class _Assembly:
-    """The dataset-wide files and the manifest's totals, built from the records in index
-    order.
+    """The dataset-wide files and the manifest's totals, built from the smears' digests in
+    index order.
 
-    Workers finish smears out of order: a record is held until every earlier one is in, then
-    consumed (the format collectors, the manifest's per-smear entries and totals). Records of
-    smears this run does not make (made before a resume) are read from disk in their turn.
+    Workers finish smears out of order: a :func:`digest` is held until every earlier one is
+    in, then consumed (the format collectors, the manifest's per-smear entries and totals).
+    Smears this run does not make (made before a resume) are digested from their records on
+    disk in their turn.
     """
 
     def __init__(self, root: Path, cfg: GenerationConfig, made_now: Iterable[int]):
@@ -453,34 +482,31 @@ class _Assembly:
         self.made_now = set(made_now)
         self.waiting: dict[int, dict[str, Any]] = {}
         self.next = 0
-        self.collectors = [
-            WRITERS[fmt].collector(label_set(s), cfg)
-            for fmt in cfg.output.formats
-            for s in cfg.output.label_sets
-        ]
+        self.collectors = collectors(cfg)
         self.smears: list[dict[str, Any]] = []
         self.requested: dict[str, int] = {}
         self.placed: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
 
-    def offer(self, record: dict[str, Any] | None = None) -> None:
-        """Take a newly made ``record``, and consume every record whose turn has come."""
-        if record is not None:
-            self.waiting[record["index"]] = record
+    def offer(self, made: dict[str, Any] | None = None) -> None:
+        """Take a newly made smear's :func:`digest`, and consume every one whose turn has
+        come."""
+        if made is not None:
+            self.waiting[made["index"]] = made
         while self.next < self.cfg.count:
             i = self.next
             if i in self.waiting:
-                rec = self.waiting.pop(i)
+                d = self.waiting.pop(i)
             elif i not in self.made_now:
-                rec = read_record(self.root, i)
+                d = digest(read_record(self.root, i), self.collectors)
             else:
                 return
-            for c in self.collectors:
-                c.add(rec)
-            _add(self.requested, rec["requested"])
-            _add(self.placed, rec["placed"])
-            _add(self.dropped, rec["dropped"])
-            self.smears.append(summarize(rec))
+            for c, part in zip(self.collectors, d["parts"], strict=True):
+                c.add_part(part)
+            _add(self.requested, d["requested"])
+            _add(self.placed, d["placed"])
+            _add(self.dropped, d["dropped"])
+            self.smears.append(d["summary"])
             self.next += 1
 
     def write(self, pool: Pool, made: int, coverage: float | None) -> DatasetSummary:

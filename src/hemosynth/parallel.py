@@ -194,7 +194,8 @@ def run_local(
     cfg: GenerationConfig, pool: Pool, root: Path, indices: list[int], workers: int,
     scheduler: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Make the smears in this process (workers=1) or in a pool of ``workers`` processes."""
+    """Make the smears in this process (workers=1) or in a pool of ``workers`` processes;
+    yields each smear's :func:`~hemosynth.dataset.digest` as it is done."""
     if not indices:
         return
     workers = min(workers, len(indices))  # no more processes than smears to make
@@ -229,7 +230,8 @@ def run_dask(
     cfg: GenerationConfig, pool: Pool, root: Path, indices: list[int], workers: int,
     scheduler: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Make the smears on a dask.distributed cluster (a local one unless ``scheduler``)."""
+    """Make the smears on a dask.distributed cluster (a local one unless ``scheduler``);
+    yields each smear's :func:`~hemosynth.dataset.digest`."""
     if not indices:
         return
     try:

@@ -10,10 +10,21 @@ from ..taxonomy import LabelSet
 
 
 class Collector(Protocol):
-    """Gathers, smear by smear, what a format writes once for the whole dataset."""
+    """Gathers, smear by smear, what a format writes once for the whole dataset.
+
+    What it needs of a record is taken in two steps: :meth:`part` where the record is made (a
+    worker), small and picklable, and :meth:`add_part` where the dataset is assembled, in index
+    order; :meth:`add` does both.
+    """
+
+    def part(self, record: dict[str, Any]) -> Any:
+        """What :meth:`add_part` needs of ``record``."""
+
+    def add_part(self, part: Any) -> None:
+        """Take the next smear's part (parts come in index order)."""
 
     def add(self, record: dict[str, Any]) -> None:
-        """Take the next smear's record (records come in index order)."""
+        """Take the next smear's record: ``add_part(part(record))``."""
 
     def write(self, root: Path) -> None:
         """Write the dataset-wide files (index files, a single JSON)."""
@@ -33,10 +44,20 @@ class Writer(Protocol):
         """A new collector of the dataset-wide files of ``label_set``."""
 
 
-class NoCollector:
-    """The collector of a format with no dataset-wide files."""
+class CollectorBase:
+    """:meth:`Collector.add` from :meth:`~Collector.part` and :meth:`~Collector.add_part`."""
 
     def add(self, record: dict[str, Any]) -> None:
+        self.add_part(self.part(record))
+
+
+class NoCollector(CollectorBase):
+    """The collector of a format with no dataset-wide files."""
+
+    def part(self, record: dict[str, Any]) -> None:
+        return None
+
+    def add_part(self, part: None) -> None:
         pass
 
     def write(self, root: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..fileio import atomic_write_text
 from ..taxonomy import MAIN_OF, LabelSet
-from .base import labelled_cells
+from .base import CollectorBase, labelled_cells
 
 
 def window_rle(
@@ -119,10 +119,19 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)  # as atomic_write_json writes
 
 
-class _CocoText:
+#: how every annotation's JSON text begins, its id written as 0 (see :class:`_CocoText`)
+_ANN_HEAD = '{"id": 0, "image_id": '
+
+
+class _CocoText(CollectorBase):
     """``coco/<set>.json`` built as JSON text smear by smear, so that only joining the parts is
     left when the last smear is made. The bytes are those of :func:`coco_dict` written by
-    :func:`~hemosynth.fileio.atomic_write_json` (``indent=None``)."""
+    :func:`~hemosynth.fileio.atomic_write_json` (``indent=None``).
+
+    A smear's part (made in the worker) is its image entry and its annotations as JSON text,
+    every annotation id written as 0: the ids run on from smear to smear, so only the assembly
+    knows them, and puts them in (:meth:`add_part`).
+    """
 
     def __init__(self, label_set: LabelSet, min_visible: float):
         self.label_set, self.min_visible = label_set, min_visible
@@ -130,12 +139,24 @@ class _CocoText:
         self.anns: list[str] = []  # one part per smear that has annotations
         self.next_id = 1
 
-    def add(self, record: dict[str, Any]) -> None:
-        image, anns = coco_entries(record, self.label_set, self.min_visible, self.next_id)
-        self.images.append(_dumps(image))
-        if anns:
-            self.anns.append(_dumps(anns)[1:-1])
-            self.next_id += len(anns)
+    def part(self, record: dict[str, Any]) -> tuple[str, str, int]:
+        image, anns = coco_entries(record, self.label_set, self.min_visible, 0)
+        for a in anns:
+            a["id"] = 0
+        return _dumps(image), _dumps(anns)[1:-1], len(anns)
+
+    def add_part(self, part: tuple[str, str, int]) -> None:
+        image, text, n = part
+        self.images.append(image)
+        if not n:
+            return
+        pieces = text.split(_ANN_HEAD)  # "", then each annotation after its head
+        if len(pieces) != n + 1 or pieces[0]:
+            raise ValueError(f"a COCO part of {n} annotations has {len(pieces) - 1} heads")
+        first = self.next_id
+        self.anns.append("".join(f'{{"id": {first + k}, "image_id": {p}'
+                                 for k, p in enumerate(pieces[1:])))
+        self.next_id += n
 
     def write(self, root: Path) -> None:
         ls = self.label_set
@@ -145,7 +166,6 @@ class _CocoText:
             f"{_dumps(_categories(ls))}}}\n"
         )
         atomic_write_text(root / "coco" / f"{ls.slug}.json", text)
-
 
 class CocoWriter:
     """Writes ``coco/<set>.json`` once every smear is made."""

@@ -25,7 +25,7 @@ import yaml
 from ..errors import FormatError
 from ..fileio import atomic_write_text
 from ..taxonomy import LabelSet
-from .base import labelled_cells
+from .base import CollectorBase, labelled_cells
 
 
 def yolo_lines(record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0) -> str:
@@ -90,15 +90,18 @@ class YoloWriter:
         return _YoloLists(self.folder, label_set, cfg.output.val_fraction)
 
 
-class _YoloLists:
+class _YoloLists(CollectorBase):
     """The image lists (train/val) and ``data.yaml`` of one label set."""
 
     def __init__(self, folder, label_set: LabelSet, val_fraction: float):
         self.folder, self.label_set, self.val_fraction = folder, label_set, val_fraction
         self.names: list[str] = []
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.names.append(Path(record["file_name"]).name)
+    def part(self, record: dict[str, Any]) -> str:
+        return Path(record["file_name"]).name
+
+    def add_part(self, part: str) -> None:
+        self.names.append(part)
 
     def write(self, root: Path) -> None:
         folder = self.folder(root, self.label_set)
