@@ -10,13 +10,14 @@ from hemosynth.smear.kernels import (
     SpritePack,
     SpriteViews,
     composite_pack,
+    field_extents,
     noise_table,
     normal_table,
     optics_pass,
     visibility_pack,
 )
 from hemosynth.smear.render import composite_over, paste_window
-from hemosynth.smear.sprite import premultiply
+from hemosynth.smear.sprite import alpha_extent, premultiply
 
 
 def _random_sprites(rng, n, width, height, views=False):
@@ -106,6 +107,25 @@ def test_visibility_pack_matches_the_numpy_definition(seed, n, views):
     for m, r in zip(masks, ref_masks, strict=True):
         assert (m is None) == (r is None)
         assert m is None or np.array_equal(m, r)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 25), views=st.booleans())
+def test_field_extents_are_the_alpha_extent_of_each_pasted_window(seed, n, views):
+    rng = np.random.default_rng(seed)
+    width, height = 50, 40
+    sprites, xy = _random_sprites(rng, n, width, height, views)
+    got = field_extents(SpritePack.build(sprites, xy), width, height)
+    assert got.shape == (n, 4)
+    for i, s in enumerate(sprites):
+        x0, y0 = int(xy[i, 0]), int(xy[i, 1])
+        win = paste_window(x0, y0, s.shape[1], s.shape[0], width, height)
+        ext = alpha_extent(s[win[2], win[3], 3]) if win is not None else None
+        if ext is None:
+            assert not got[i].any()
+        else:
+            ox, oy = win[1].start, win[0].start
+            assert tuple(got[i]) == (ox + ext[0], oy + ext[1], ox + ext[2], oy + ext[3])
 
 
 def test_normal_table_is_a_standard_normal():

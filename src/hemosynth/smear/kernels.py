@@ -247,6 +247,36 @@ def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
     return frac, area
 
 
+@numba.njit(cache=True, nogil=True)
+def _field_extents(buf, offsets, shapes, xy, strides, height, width):
+    # pragma: no cover - compiled
+    n = offsets.shape[0]
+    out = np.zeros((n, 4), np.int64)
+    for i in range(n):
+        h, w = shapes[i, 0], shapes[i, 1]
+        x0, y0 = xy[i, 0], xy[i, 1]
+        cx0, cx1 = max(x0, 0), min(x0 + w, width)
+        cy0, cy1 = max(y0, 0), min(y0 + h, height)
+        ex0, ey0, ex1, ey1 = width, height, 0, 0  # none found: ex1 <= ex0
+        for y in range(cy0, cy1):
+            p = _U(offsets[i] + (y - y0) * strides[i] + (cx0 - x0) * 4 + 3)
+            for x in range(cx0, cx1):
+                if buf[p + _U(4 * (x - cx0))] != 0:
+                    ex0, ex1 = min(ex0, x), max(ex1, x + 1)
+                    ey0, ey1 = min(ey0, y), y + 1
+        if ex0 < ex1:
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = ex0, ey0, ex1, ey1
+    return out
+
+
+def field_extents(pack: SpritePack, width: int, height: int) -> np.ndarray:
+    """Each packed sprite's alpha > 0 extent inside a ``width`` x ``height`` field, in field
+    pixels: int64 (N, 4) ``x0, y0, x1, y1`` (ends exclusive); all 0 for a sprite with nothing
+    inside the field."""
+    return _field_extents(pack.buf, pack.offsets, pack.shapes, pack.xy, pack.strides,
+                          int(height), int(width))
+
+
 def visibility_pack(
     pack: SpritePack, width: int, height: int, masks: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None] | None]:
@@ -555,5 +585,6 @@ def warm_up() -> None:
     pack = SpritePack.build([sprite], np.array([[1, 1]]))
     composite_pack(canvas, pack)
     visibility_pack(pack, 4, 4)
+    field_extents(pack, 4, 4)
     restain_premultiplied(sprite, restain_factors(np.zeros((3, 256)), np.eye(3), np.ones(3)))
     optics_pass(canvas, canvas, np.zeros((2, 2), np.float32), 0.1, (0.5, 0.5), 1.0, 0)

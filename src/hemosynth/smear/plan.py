@@ -25,11 +25,11 @@ from ..taxonomy import MAIN_OF, POOL_CLASSES
 from .appearance import default_appearance, draw_appearance
 from .canvas import harmonise_factors, scale_density
 from .counts import Census
-from .kernels import SpriteViews
+from .kernels import SpritePack, SpriteViews, field_extents
 from .placement import PlacementStats, make_placer
-from .render import BLENDERS, paste_window
+from .render import BLENDERS
 from .seeds import STREAM_APPEARANCE, STREAM_CELLS, STREAM_PLACEMENT, STREAM_RENDER, smear_rng
-from .sprite import alpha_circle, alpha_extent, premultiply
+from .sprite import alpha_circle, premultiply
 from .stain import StainProfile
 from .warp import transform_many
 
@@ -279,16 +279,9 @@ def _field_boxes(
     cut = np.flatnonzero(
         (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width) | (boxes[:, 3] > height)
     )
-    for i in cut:
-        x0, y0 = int(boxes[i, 0]), int(boxes[i, 1])
-        s = sprites[i]
-        win = paste_window(x0, y0, s.shape[1], s.shape[0], width, height)
-        ext = alpha_extent(s[win[2], win[3], 3]) if win is not None else None
-        if ext is None:  # nothing of the cell is inside the field
-            out[i] = (0, 0, 0, 0)
-            continue
-        ox, oy = win[1].start, win[0].start
-        out[i] = (ox + ext[0], oy + ext[1], ox + ext[2], oy + ext[3])
+    if cut.size:
+        pack = SpritePack.build(_take(sprites, cut.tolist()), boxes[cut, :2].astype(np.int64))
+        out[cut] = field_extents(pack, width, height)
     return out
 
 
