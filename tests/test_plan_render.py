@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hemosynth.smear.plan import LAYER, plan_smear, prepare_sprites
+from hemosynth.smear.plan import DRAW_BAND, LAYER, plan_smear, prepare_sprites
 from hemosynth.smear.render import BLENDERS, make_background, paste_window, render, visibility
 from hemosynth.smear.sprite import alpha_extent, premultiply, transform_sprite, unpremultiply
 from hemosynth.taxonomy import MAIN_OF
@@ -75,6 +75,17 @@ def test_cells_of_interest_are_drawn_on_top():
     plan = plan_smear(cfg, POOL, 3)
     layers = [LAYER[MAIN_OF[c]] for c in plan.classes]
     assert layers == sorted(layers)
+
+
+def test_a_layer_is_drawn_band_by_band_left_to_right():
+    """Within a layer, cells are drawn in bands of DRAW_BAND rows (by the top of the pasted
+    sprite), left to right in a band: the order that keeps compositing in the cache."""
+    cfg = small_config(**{"counts.wbc.mean": 6.0, "counts.platelet.mean": 6.0})
+    plan = plan_smear(cfg, POOL, 5)
+    key = [(LAYER[MAIN_OF[c]], int(y) // DRAW_BAND, int(x))
+           for c, (x, y) in zip(plan.classes, plan.boxes[:, :2].tolist(), strict=True)]
+    assert key == sorted(key)
+    assert len({k[1] for k in key}) > 1  # the field spans several bands
 
 
 def test_visibility_of_top_cells_and_cut_cells():

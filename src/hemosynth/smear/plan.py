@@ -35,6 +35,8 @@ from .warp import transform_many
 
 #: drawing layer of each main type (higher = drawn later, on top)
 LAYER = {"RBC": 0, "Platelet": 1, "Nucleated RBC": 2, "WBC": 3}
+#: height in pixels of the bands in which the cells of a layer are drawn left to right
+DRAW_BAND = 128
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,12 @@ def plan_smear(
         rows.append((cls, sid, angle, flip, scale, pos[0], pos[1], w, h))
         kept.append(j)
 
-    order = sorted(range(len(rows)), key=lambda k: (LAYER[MAIN_OF[rows[k][0]]], k))
+    # layer by layer; in a layer, band by band of DRAW_BAND rows and left to right in a band
+    # (which cell of a layer is on top where two overlap is arbitrary: this order keeps the
+    # canvas rows that compositing and visibility touch in the cache)
+    order = sorted(range(len(rows)),
+                   key=lambda k: (LAYER[MAIN_OF[rows[k][0]]], rows[k][6] // DRAW_BAND,
+                                  rows[k][5], k))
     rows = [rows[k] for k in order]
     sprites = _take(transformed, [kept[k] for k in order])
     n = len(rows)
