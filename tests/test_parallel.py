@@ -1,8 +1,10 @@
 """Worker-process set-up: glibc's malloc keeps freed frame-sized arrays for reuse."""
 
+import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +114,48 @@ def test_fork_server_preload_loads_the_kernels_freezes_and_leaves_scipy_linalg_a
     out = subprocess.run([sys.executable, "-c", _PRELOAD], capture_output=True, text=True,
                          check=True, timeout=300).stdout.split()
     assert out == ["True", "True", "False", "False", "0.5"]
+
+
+# a fresh process (no fork server yet) makes 12 smears with 2 workers: prints the indices this
+# process made itself while the server started, then whether the folder equals a 1-worker one
+_HELP = """
+import hashlib, sys, tempfile
+from pathlib import Path
+import hemosynth.dataset as ds
+from tests.helpers import small_config, tiny_pool
+
+made_here = []
+produce = ds._Context.produce
+def spy(self, index):
+    made_here.append(index)
+    return produce(self, index)
+ds._Context.produce = spy  # the workers are forked from the server: they keep the original
+
+def digest(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+if __name__ == "__main__":
+    cfg, pool, tmp = small_config(count=12), tiny_pool(), Path(tempfile.mkdtemp())
+    ds.generate_dataset(cfg, tmp / "two", workers=2, pool=pool)
+    print(" ".join(map(str, made_here)) or "none")
+    ds._Context.produce = produce
+    ds.generate_dataset(cfg, tmp / "one", workers=1, pool=pool)
+    print(digest(tmp / "two") == digest(tmp / "one"))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is a Linux start method")
+def test_this_process_makes_smears_while_the_fork_server_starts(tmp_path):
+    """While the server starts (~0.7 s), the calling process makes smears from the end of the
+    list, one at a time, and stops once the workers are up; the dataset is the same."""
+    script = tmp_path / "help.py"
+    script.write_text(_HELP)
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, timeout=300, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root}).stdout.split("\n")
+    here = [int(v) for v in out[0].split()]
+    assert here and here == list(range(11, 11 - len(here), -1))  # from the end, in turn
+    assert len(here) < 12  # the workers made the rest
+    assert out[1] == "True"

@@ -195,7 +195,12 @@ def run_local(
     scheduler: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Make the smears in this process (workers=1) or in a pool of ``workers`` processes;
-    yields each smear's :func:`~hemosynth.dataset.digest` as it is done."""
+    yields each smear's :func:`~hemosynth.dataset.digest` as it is done.
+
+    While the fork server starts (it imports hemosynth and loads the compiled kernels: about
+    0.7 s before the first worker exists), this process makes smears itself, from the end of
+    ``indices`` (see :class:`_Feeder`).
+    """
     if not indices:
         return
     workers = min(workers, len(indices))  # no more processes than smears to make
@@ -207,23 +212,98 @@ def run_local(
             yield ctx.produce(i)
         return
     spec = _pool_spec(pool)
-    ctx = mp_context()
-    if ctx.get_start_method() != "forkserver":  # the fork server loads the kernels itself
+    mpc = mp_context()
+    helping = mpc.get_start_method() == "forkserver"
+    if not helping:  # the fork server loads the kernels itself
         warm_up_kernels()
     # the config and the pool go to each worker once (initializer); tasks are single smears,
     # so that the workers finish together
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mpc, initializer=_init_worker,
                              initargs=(cfg, spec, str(root))) as ex:
-        pending = {ex.submit(_produce_one, i) for i in indices}
+        feeder = _Feeder(ex, indices)
         try:
+            if helping:
+                yield from feeder.help(cfg, pool, root)
+            pending = feeder.futures()
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
                     yield f.result()
         except BaseException:
-            for f in pending:
-                f.cancel()
+            feeder.cancel()
             raise
+
+
+class _Feeder:
+    """Submits the smears to an executor from a thread, so that this process can make some
+    while the first submission waits for the workers to start.
+
+    The first ``submit`` of a fork-server pool returns only once the server has started and
+    forked a worker. Meanwhile :meth:`help` makes smears here, taken from the end of the list
+    (the thread takes them from the front), one at a time, and stops as soon as the workers
+    are there. It does not start when they are there within :data:`GRACE` seconds (a server
+    already running), so that it never competes with them for long.
+    """
+
+    #: seconds to wait for the workers before helping
+    GRACE = 0.05
+
+    def __init__(self, ex: ProcessPoolExecutor, indices: list[int]):
+        import threading
+        from collections import deque
+
+        self.ex = ex
+        self.todo = deque(indices)
+        self.lock = threading.Lock()
+        self.up = threading.Event()
+        self.submitted: list[Any] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._feed, name="hemosynth-feeder", daemon=True)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    if not self.todo:
+                        break
+                    i = self.todo.popleft()
+                self.submitted.append(self.ex.submit(_produce_one, i))
+                self.up.set()
+        except BaseException as e:  # a broken pool, a shut-down executor
+            self.error = e
+        finally:
+            self.up.set()
+
+    def help(self, cfg: GenerationConfig, pool: Pool, root: Path) -> Iterator[dict[str, Any]]:
+        """Make smears in this process until the workers are up; yields their digests."""
+        if self.up.wait(self.GRACE):
+            return
+        from .dataset import _Context
+
+        ctx = None
+        while not self.up.is_set():
+            with self.lock:
+                if not self.todo:
+                    return
+                i = self.todo.pop()
+            ctx = ctx if ctx is not None else _Context(cfg, pool, root)
+            yield ctx.produce(i)
+
+    def futures(self) -> set:
+        """Every submitted smear's future, once the thread has submitted all the rest."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return set(self.submitted)
+
+    def cancel(self) -> None:
+        """Stop submitting and cancel what has not started."""
+        with self.lock:
+            self.todo.clear()
+        self.thread.join()
+        for f in self.submitted:
+            f.cancel()
 
 
 def run_dask(
