@@ -128,16 +128,22 @@ def test_yolo_dataset_passes_ultralytics_checker(tmp_path):
             assert len(out[1]) == n_lines
 
 
+@pytest.mark.parametrize("masks", [True, False])
 @pytest.mark.parametrize("name", ["main", "main+rbc"])
-def test_coco_built_smear_by_smear_is_the_dict_written_at_once(tmp_path, name):
+def test_coco_built_smear_by_smear_is_the_dict_written_at_once(tmp_path, name, masks):
+    """The parts made per smear (annotation text written directly, or by json.dumps with a
+    mask) and joined with their ids give the bytes of the whole dict dumped at once."""
     from hemosynth.fileio import atomic_write_json
     from hemosynth.formats import WRITERS, finalize
 
     cfg = small_config(**{"counts.wbc.mean": 4.0, "counts.platelet.mean": 4.0,
-                          "output.coco_masks": True})
+                          "output.coco_masks": masks, "output.box_margin": {"WBC": 0.1}})
     records = [make_smear(cfg, POOL, i)[1] for i in range(3)]
     empty = dict(records[1], cells=[])  # a smear with nothing to label, in the middle
     records = [records[0], {**empty, "index": 1}, {**records[2], "index": 2}]
+    odd = [dict(records[2]["cells"][-1], visible=1, area=3.0),  # not the usual int, float
+           dict(records[2]["cells"][-1], visible=True)]  # json writes true, not True
+    records[2] = {**records[2], "cells": [*records[2]["cells"], *odd]}
     ls = label_set(name)
     finalize(WRITERS["coco"], tmp_path, records, ls, cfg)
     atomic_write_json(tmp_path / "want.json", coco_dict(records, ls), indent=None)

@@ -120,7 +120,7 @@ class LabelSet:
 
     def class_id(self, pool_class: str) -> int | None:
         """Return the id of ``pool_class`` in this set, or None if it is not labelled."""
-        ids = self._ids
+        ids = self.class_ids
         return ids[pool_class] if pool_class in ids else self._find(pool_class)
 
     def _find(self, pool_class: str) -> int | None:
@@ -131,7 +131,7 @@ class LabelSet:
             return None
 
     @cached_property
-    def _ids(self) -> dict[str, int | None]:
+    def class_ids(self) -> dict[str, int | None]:
         """:meth:`class_id` of every pool class, looked up once (it is asked per cell)."""
         return {c: self._find(c) for c in POOL_CLASSES}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,17 +76,16 @@ def finalize(
 
 def labelled_cells(
     record: dict[str, Any], label_set: LabelSet, min_visible: float
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, dict[str, Any]]]:
     """``(class id, cell)`` for each cell of ``record`` that ``label_set`` labels.
 
     Cells whose visible fraction is below ``min_visible`` or whose clipped box is empty are
     skipped.
     """
-    for cell in record["cells"]:
-        cid = label_set.class_id(cell["class"])
-        if cid is None or cell["visible"] < min_visible:
-            continue
-        x0, y0, x1, y1 = cell["box"]
-        if x1 <= x0 or y1 <= y0:
-            continue
-        yield cid, cell
+    ids = label_set.class_ids  # every pool class's id (None: not labelled)
+    return [
+        (cid, cell)
+        for cell in record["cells"]
+        if (cid := ids[cell["class"]]) is not None and cell["visible"] >= min_visible
+        and (b := cell["box"])[2] > b[0] and b[3] > b[1]
+    ]

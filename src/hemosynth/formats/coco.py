@@ -10,6 +10,7 @@ Categories have ``id = class id + 1`` (COCO ids start at 1) and the main type as
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,11 @@ def window_rle(
 
 
 def coco_entries(
-    record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0, first_id: int = 1
+    record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0, first_id: int = 1,
+    with_annotations: bool = True,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The COCO image entry of one record and its annotations, numbered from ``first_id``."""
+    """The COCO image entry of one record and its annotations, numbered from ``first_id``
+    (none without ``with_annotations``)."""
     image_id = record["index"] + 1
     image = {
         "id": image_id,
@@ -69,22 +72,32 @@ def coco_entries(
         "width": record["width"],
         "height": record["height"],
     }
-    anns = []
-    for cid, cell in labelled_cells(record, label_set, min_visible):
-        x0, y0, x1, y1 = cell["box"]
-        ann = {
-            "id": first_id + len(anns),
-            "image_id": image_id,
-            "category_id": cid + 1,
-            "bbox": [x0, y0, x1 - x0, y1 - y0],
-            "area": cell["area"],
-            "iscrowd": 0,
-            "visible_fraction": cell["visible"],
-        }
-        if "rle" in cell:
-            ann["segmentation"] = cell["rle"]
-        anns.append(ann)
+    anns: list[dict[str, Any]] = []
+    if with_annotations:
+        for cid, cell in labelled_cells(record, label_set, min_visible):
+            anns.append(_annotation(first_id + len(anns), image_id, cid, cell))
     return image, anns
+
+
+def _annotation(ann_id: int, image_id: int, cid: int, cell: dict[str, Any]) -> dict[str, Any]:
+    x0, y0, x1, y1 = cell["box"]
+    ann = {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": cid + 1,
+        "bbox": [x0, y0, x1 - x0, y1 - y0],
+        "area": cell["area"],
+        "iscrowd": 0,
+        "visible_fraction": cell["visible"],
+    }
+    if "rle" in cell:
+        ann["segmentation"] = cell["rle"]
+    return ann
+
+
+def _plain(*values: Any) -> bool:
+    """Whether ``values`` are ints and finite floats, which json.dumps writes as ``repr``."""
+    return all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values)
 
 
 def _info(label_set: LabelSet) -> dict[str, Any]:
@@ -140,10 +153,20 @@ class _CocoText(CollectorBase):
         self.next_id = 1
 
     def part(self, record: dict[str, Any]) -> tuple[str, str, int]:
-        image, anns = coco_entries(record, self.label_set, self.min_visible, 0)
-        for a in anns:
-            a["id"] = 0
-        return _dumps(image), _dumps(anns)[1:-1], len(anns)
+        image, _ = coco_entries(record, self.label_set, 0.0, 0, with_annotations=False)
+        head = f'{_ANN_HEAD}{image["id"]}, "category_id": '
+        anns = []
+        for cid, cell in labelled_cells(record, self.label_set, self.min_visible):
+            x0, y0, x1, y1 = cell["box"]
+            if "rle" in cell or not _plain(x0, y0, x1, y1, cell["area"], cell["visible"]):
+                ann = _annotation(0, image["id"], cid, cell)
+                anns.append(_dumps(ann))
+                continue
+            # what json.dumps writes for these ints and this float (repr), a few times faster
+            anns.append(f'{head}{cid + 1}, "bbox": [{x0}, {y0}, {x1 - x0}, {y1 - y0}], '
+                        f'"area": {cell["area"]}, "iscrowd": 0, '
+                        f'"visible_fraction": {cell["visible"]!r}}}')
+        return _dumps(image), ", ".join(anns), len(anns)
 
     def add_part(self, part: tuple[str, str, int]) -> None:
         image, text, n = part
