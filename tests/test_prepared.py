@@ -79,3 +79,32 @@ def test_a_dataset_is_the_same_bytes_from_a_cold_and_a_warm_cache(pool_dir, tmp_
     for p in sorted((tmp_path / "cold").rglob("*")):
         q = tmp_path / "warm" / p.relative_to(tmp_path / "cold")
         assert p.is_dir() or p.is_symlink() or p.read_bytes() == q.read_bytes(), p
+
+
+@pytest.mark.parametrize("arr", [
+    np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4),
+    np.array([1.5, -2.0, 3.25]),
+    np.zeros((0, 4), np.int32),
+    np.array(7, np.int64),
+    np.asfortranarray(np.arange(6, dtype=np.uint16).reshape(2, 3)),  # numpy's own path
+])
+def test_a_cached_file_reads_back_as_np_load_reads_it(tmp_path, arr):
+    from hemosynth.pools.prepared import load_prepared, save_prepared
+
+    save_prepared(tmp_path, "kind:x", 3, arr)
+    got = load_prepared(tmp_path, "kind:x", 3)
+    want = np.load(tmp_path / "kind-x" / "3.npy")
+    assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+    assert not got.flags.writeable
+
+
+def test_a_truncated_or_foreign_cached_file_is_a_miss(tmp_path):
+    from hemosynth.pools.prepared import load_prepared, save_prepared
+
+    save_prepared(tmp_path, "k", 1, np.arange(100, dtype=np.uint8))
+    path = tmp_path / "k" / "1.npy"
+    path.write_bytes(path.read_bytes()[:-10])  # cut short (a full disk, a killed writer)
+    assert load_prepared(tmp_path, "k", 1) is None
+    path.write_bytes(b"not an npy file")
+    assert load_prepared(tmp_path, "k", 1) is None
+    assert load_prepared(tmp_path, "k", 2) is None  # missing
