@@ -10,7 +10,7 @@ Categories have ``id = class id + 1`` (COCO ids start at 1) and the main type as
 from __future__ import annotations
 
 import json
-import math
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,6 @@ def _annotation(ann_id: int, image_id: int, cid: int, cell: dict[str, Any]) -> d
     return ann
 
 
-def _plain(*values: Any) -> bool:
-    """Whether ``values`` are ints and finite floats, which json.dumps writes as ``repr``."""
-    return all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values)
-
-
 def _info(label_set: LabelSet) -> dict[str, Any]:
     return {"description": f"hemosynth synthetic blood smears, label set {label_set.name}"}
 
@@ -158,14 +153,18 @@ class _CocoText(CollectorBase):
         anns = []
         for cid, cell in labelled_cells(record, self.label_set, self.min_visible):
             x0, y0, x1, y1 = cell["box"]
-            if "rle" in cell or not _plain(x0, y0, x1, y1, cell["area"], cell["visible"]):
+            v = cell["visible"]
+            if ("rle" in cell or not type(x0) is type(y0) is type(x1) is type(y1)
+                    is type(cell["area"]) is int
+                    or not (type(v) is int or (type(v) is float and isfinite(v)))):
                 ann = _annotation(0, image["id"], cid, cell)
                 anns.append(_dumps(ann))
                 continue
-            # what json.dumps writes for these ints and this float (repr), a few times faster
+            # what json.dumps writes for these ints and this finite float (their repr), a few
+            # times faster; anything else (a mask, other types) goes through json.dumps
             anns.append(f'{head}{cid + 1}, "bbox": [{x0}, {y0}, {x1 - x0}, {y1 - y0}], '
                         f'"area": {cell["area"]}, "iscrowd": 0, '
-                        f'"visible_fraction": {cell["visible"]!r}}}')
+                        f'"visible_fraction": {v!r}}}')
         return _dumps(image), ", ".join(anns), len(anns)
 
     def add_part(self, part: tuple[str, str, int]) -> None:
