@@ -12,7 +12,7 @@ switched off (``--prepared off``: each worker prepares what it meets, as before 
 Usage::
 
     python benchmarks/throughput.py [--smears 200] [--workers 2[,4,...]] [--pool atlas|FOLDER]
-                                    [--prepared warm|off]
+                                    [--prepared warm|off] [--reps 1]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
+import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -201,6 +202,8 @@ def main() -> None:
                     help="warm (default): every sprite of the pool is in the disk cache of "
                     "prepared sprites before the timing, as in any run after the first; off: "
                     "the cache is switched off, every worker prepares the sprites it meets")
+    ap.add_argument("--reps", type=int, default=1,
+                    help="repeat every measurement this many times; the table shows medians")
     args = ap.parse_args()
     n = args.smears
     ks = [int(k) for k in str(args.workers).split(",") if int(k) > 1]
@@ -211,10 +214,19 @@ def main() -> None:
 
     IMAGES["card"] = [textured_card()]
     IMAGES["smears"] = generated_smears(pool_spec=args.pool)
-    floors = {k: (floor_seconds(n, k), floor_seconds(n, k, "smears")) for k in [1, *ks]}
-    runs = {k: generate_seconds(n, k, args.pool) for k in [1, *ks]}
+    reps = []  # each repetition measures every floor and every run again
+    for _ in range(args.reps):
+        floors = {k: (floor_seconds(n, k), floor_seconds(n, k, "smears")) for k in [1, *ks]}
+        runs = {k: generate_seconds(n, k, args.pool) for k in [1, *ks]}
+        reps.append((floors, runs))
+    med = statistics.median
+    floors = {k: (med(r[0][k][0] for r in reps), med(r[0][k][1] for r in reps))
+              for k in [1, *ks]}
+    runs = {k: (med(r[1][k][0] for r in reps), max(r[1][k][1] for r in reps))
+            for k in [1, *ks]}
     print(f"{n} smears of 2592x1944 px, paper counts, pool {args.pool}; JPEG quality 95; "
-          f"prepared-sprite cache {args.prepared}")
+          f"prepared-sprite cache {args.prepared}"
+          + (f"; medians of {args.reps} repetitions" if args.reps > 1 else ""))
     print("run | seconds | smears/s | x floor (card, same processes) "
           "| x floor (smears, same processes) | peak RSS per worker MB")
     print("--- | --- | --- | --- | --- | ---")
@@ -233,6 +245,11 @@ def main() -> None:
         print(f"\nspeed-up 1 -> {k} workers: {g1 / gk:.2f}x; {k}-worker generation is "
               f"{gk / floors[k][0]:.1f}x the {k}-process floor of the test card and "
               f"{gk / floors[k][1]:.1f}x that of the generated smears")
+    if args.reps > 1:  # each repetition's own ratio: floor and run measured minutes apart
+        for k in [1, *ks]:
+            ratios = [r[1][k][0] / r[0][k][0] for r in reps]
+            print(f"x card floor, {k} worker(s), by repetition: "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)} (median {med(ratios):.2f})")
 
 
 if __name__ == "__main__":
