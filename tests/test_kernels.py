@@ -76,13 +76,25 @@ def visibility_reference(sprites, xy, width, height):
     return frac, area, masks
 
 
+#: the field of the kernel tests below
+WIDTH, HEIGHT = 50, 40
+
+
+@st.composite
+def sprite_cases(draw, least: int = 0):
+    """``(rng, sprites, xy, views)``: up to 25 random sprites on the test field (see
+    :func:`_random_sprites`), and the generator that drew them, for more draws."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    views = draw(st.booleans())
+    sprites, xy = _random_sprites(rng, draw(st.integers(least, 25)), WIDTH, HEIGHT, views)
+    return rng, sprites, xy, views
+
+
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 25), views=st.booleans())
-def test_composite_pack_is_sequential_over_byte_for_byte(seed, n, views):
-    rng = np.random.default_rng(seed)
-    width, height = 50, 40
-    sprites, xy = _random_sprites(rng, n, width, height, views)
-    canvas = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+@given(case=sprite_cases())
+def test_composite_pack_is_sequential_over_byte_for_byte(case):
+    rng, sprites, xy, _ = case
+    canvas = rng.integers(0, 256, (HEIGHT, WIDTH, 3)).astype(np.uint8)
     expect = canvas.copy()
     for s, (x0, y0) in zip(sprites, xy, strict=True):
         composite_over(expect, s, int(x0), int(y0))
@@ -91,11 +103,10 @@ def test_composite_pack_is_sequential_over_byte_for_byte(seed, n, views):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 25), views=st.booleans())
-def test_visibility_pack_matches_the_numpy_definition(seed, n, views):
-    rng = np.random.default_rng(seed)
-    width, height = 50, 40
-    sprites, xy = _random_sprites(rng, n, width, height, views)
+@given(case=sprite_cases(least=1))
+def test_visibility_pack_matches_the_numpy_definition(case):
+    _, sprites, xy, views = case
+    width, height = WIDTH, HEIGHT
     pack = SpritePack.build(sprites, xy)
     assert (pack.buf is sprites.buf) if views else (pack.buf.base is None)
     frac, area, masks = visibility_pack(pack, width, height, masks=True)
@@ -110,11 +121,10 @@ def test_visibility_pack_matches_the_numpy_definition(seed, n, views):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 25), views=st.booleans())
-def test_field_extents_are_the_alpha_extent_of_each_pasted_window(seed, n, views):
-    rng = np.random.default_rng(seed)
-    width, height = 50, 40
-    sprites, xy = _random_sprites(rng, n, width, height, views)
+@given(case=sprite_cases())
+def test_field_extents_are_the_alpha_extent_of_each_pasted_window(case):
+    _, sprites, xy, _ = case
+    width, height, n = WIDTH, HEIGHT, len(sprites)
     got = field_extents(SpritePack.build(sprites, xy), width, height)
     assert got.shape == (n, 4)
     for i, s in enumerate(sprites):
