@@ -59,10 +59,6 @@ def main() -> None:
     except ImportError:
         pass
 
-    import inspect
-
-    # the image in BGR from the optics pass, as the workers make it (code from session 9 on)
-    bgr = {"bgr": True} if "bgr" in inspect.signature(render).parameters else {}
     times: dict[str, list[float]] = {}
     cells = []
     for i in range(args.smears):
@@ -81,14 +77,14 @@ def main() -> None:
         frac, area, _ = visibility(plan, sprites, pack=pack)
         tick("visibility")
         if args.split_render:
-            image = split_render(plan, pack, cfg, tick, bgr)
+            image = split_render(plan, pack, cfg, tick)
             if i == 0:  # the steps give what render gives (outside the timing)
-                assert np.array_equal(image, render(plan, sprites, cfg.render, pack=pack, **bgr))
+                assert np.array_equal(image, render(plan, sprites, cfg.render, pack=pack))
                 t = time.perf_counter()
         else:
-            image = render(plan, sprites, cfg.render, pack=pack, **bgr)
+            image = render(plan, sprites, cfg.render, pack=pack)
             tick("render (background, composite, optics)")
-        data = encode_image(image, cfg.output.image_format, cfg.output.jpeg_quality, **bgr)
+        data = encode_image(image, cfg.output.image_format, cfg.output.jpeg_quality)
         tick("encode JPEG")
         record = make_record(plan, smear_name(i, cfg), frac, area, None, cfg.output.box_margin)
         atomic_write_bytes(root / record["file_name"], data)
@@ -108,9 +104,8 @@ def main() -> None:
     print(f"total | {1000 * np.median(total):.1f} | {1000 * np.mean(total):.1f}")
 
 
-def split_render(plan, pack, cfg, tick, bgr):
-    """``render`` step by step (the default compositing), timing each step with ``tick``;
-    ``bgr``: the keyword arguments that ask for BGR output, if the code has it."""
+def split_render(plan, pack, cfg, tick):
+    """``render`` step by step (the default compositing), timing each step with ``tick``."""
     from hemosynth.smear.canvas import apply_optics
     from hemosynth.smear.kernels import composite_pack
     from hemosynth.smear.render import make_background
@@ -121,7 +116,7 @@ def split_render(plan, pack, cfg, tick, bgr):
     tick("render: background")
     composite_pack(canvas, pack)
     tick("render: composite")
-    image = apply_optics(canvas, look["optics"], plan.um_per_px, rng, **bgr)
+    image = apply_optics(canvas, look["optics"], plan.um_per_px, rng)
     tick("render: optics (defocus blur, compiled pass)")
     return image
 

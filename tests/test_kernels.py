@@ -330,6 +330,3 @@ def test_optics_pass_matches_its_reference(seed, h, w, blur, amount, cx, cy, noi
     got = optics_pass(img, blurred, focus, amount, (cx, cy), noise_sd, seed)
     assert np.array_equal(got, optics_reference(img, blurred, focus, amount, (cx, cy),
                                                 noise_sd, seed))
-    # the same pass writing BGR (for the encoders): the same pixels, channels reversed
-    bgr = optics_pass(img, blurred, focus, amount, (cx, cy), noise_sd, seed, bgr=True)
-    assert np.array_equal(bgr, got[:, :, ::-1])

@@ -172,12 +172,3 @@ def test_transform_bounded_by_the_alpha_circle_matches_the_full_transform():
         bounded = transform_premultiplied(s, angle, flip, scale, alpha_circle(s[:, :, 3]))
         assert full.shape == bounded.shape
         assert np.abs(full.astype(int) - bounded).max() <= 1
-
-
-@pytest.mark.parametrize("optics", [True, False])
-def test_render_in_bgr_is_the_rgb_image_with_channels_reversed(optics):
-    """What the dataset encodes (render(bgr=True), no conversion) is the RGB image's pixels."""
-    cfg = small_config(**{"render.optics": optics})
-    plan, sprites = plan_smear(cfg, POOL, 2, keep_sprites=True)
-    rgb = render(plan, sprites, cfg.render)
-    assert np.array_equal(render(plan, sprites, cfg.render, bgr=True), rgb[:, :, ::-1])

@@ -132,11 +132,9 @@ def make_record(
 
 
 def make_smear(
-    cfg: GenerationConfig, pool: Pool, index: int, census: Census | None = None,
-    bgr: bool = False,
+    cfg: GenerationConfig, pool: Pool, index: int, census: Census | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Plan and render smear ``index``; return the RGB image (BGR with ``bgr``) and its
-    record."""
+    """Plan and render smear ``index``; return the RGB image and its record."""
     plan, sprites = plan_smear(cfg, pool, index, census, keep_sprites=True)
     want_masks = cfg.output.coco_masks
     pack = pack_sprites(plan, sprites)
@@ -151,7 +149,7 @@ def make_smear(
                 continue
             rles.append(window_rle(m, int(clipped[i, 0]), int(clipped[i, 1]), plan.width,
                                    plan.height))
-    image = render(plan, sprites, cfg.render, pack=pack, bgr=bgr)
+    image = render(plan, sprites, cfg.render, pack=pack)
     return image, make_record(plan, smear_name(index, cfg), frac, area, rles,
                               cfg.output.box_margin)
 
@@ -197,10 +195,10 @@ class _Context:
     def produce(self, index: int) -> dict[str, Any]:
         """Make and write smear ``index``; return its :func:`digest`."""
         cfg = self.cfg
-        image, record = make_smear(cfg, self.pool, index, self.census, bgr=True)
+        image, record = make_smear(cfg, self.pool, index, self.census)
         atomic_write_bytes(
             self.root / record["file_name"],
-            encode_image(image, cfg.output.image_format, cfg.output.jpeg_quality, bgr=True),
+            encode_image(image, cfg.output.image_format, cfg.output.jpeg_quality),
         )
         for fmt in cfg.output.formats:
             for ls in self.sets:

@@ -59,10 +59,9 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
-def encode_image(rgb: np.ndarray, fmt: str, jpeg_quality: int = 95, bgr: bool = False) -> bytes:
-    """Encode an RGB uint8 image as ``jpg`` or ``png`` bytes (OpenCV codecs); with ``bgr``,
-    ``rgb`` is already in BGR order (as :func:`hemosynth.smear.render.render` can make it)."""
-    bgr = rgb if bgr else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+def encode_image(rgb: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
+    """Encode an RGB uint8 image as ``jpg`` or ``png`` bytes (OpenCV codecs)."""
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if fmt == "jpg":
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
     elif fmt == "png":

@@ -172,8 +172,7 @@ def scale_density(sprite_p: np.ndarray, factor: float, background: np.ndarray) -
 
 
 def apply_optics(
-    img: np.ndarray, optics: dict[str, Any], um_per_px: float, rng: np.random.Generator,
-    bgr: bool = False,
+    img: np.ndarray, optics: dict[str, Any], um_per_px: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Blur, defocus varying over the field, illumination fall-off and sensor noise, in order.
 
@@ -189,8 +188,6 @@ def apply_optics(
     um_per_px : float
     rng : numpy.random.Generator
         Draws the defocus map, then the noise's seed, always (see the module docstring).
-    bgr : bool
-        Return the channels in BGR order (what OpenCV's encoders take), in the same pass.
 
     Notes
     -----
@@ -215,8 +212,6 @@ def apply_optics(
     vig = float(optics.get("vignetting", 0.0))
     sd = float(optics.get("noise_sd", 0.0))
     if blurred is None and vig <= 0 and sd <= 0:
-        if bgr:
-            return cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
         return out if out is not img else img.copy()
     return optics_pass(out, blurred, focus_grid, max(vig, 0.0),
-                       optics.get("vignette_centre", (0.5, 0.5)), max(sd, 0.0), noise_seed, bgr)
+                       optics.get("vignette_centre", (0.5, 0.5)), max(sd, 0.0), noise_seed)

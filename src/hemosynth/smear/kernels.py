@@ -449,13 +449,12 @@ def _linear_axis(n_out, n_in):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed, bgr):
+def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
     # pragma: no cover - compiled
     height, width = img.shape[0], img.shape[1]
     n = 3 * width
     src = img.reshape(height, n)
     out = np.empty((height, n), np.uint8)
-    scratch = np.empty(n, np.uint8)  # with bgr: each row in RGB, before it is written out
     fh, fw = focus.shape[0], focus.shape[1]
     use_focus = blurred.shape[0] == height
     use_noise = noise.shape[0] == 256
@@ -510,7 +509,7 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed, bgr):
             keep[j] = keep[j + 1] = keep[j + 2] = kx
             mix[j] = mix[j + 1] = mix[j + 2] = mx
         row = src[y]
-        dst = scratch if bgr else out[y]
+        dst = out[y]
         srow = soft[y] if use_focus else row
         # (sharp * keep + blurred * mix) / 256, rounded: at most 255 * 256 + 128, so 16-bit
         # arithmetic (16 lanes a vector) gives the exact result
@@ -538,19 +537,12 @@ def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed, bgr):
             for j in range(n):
                 v = np.int16(np.int16(dst[j]) + noise3[j])
                 dst[j] = np.uint8(min(max(v, np.int16(0)), np.int16(255)))
-        if bgr:  # the row written out with its channels reversed (a loop that vectorises)
-            o = out[y]
-            for xx in range(width):
-                x = _U(3) * _U(xx)
-                o[x] = dst[x + _U(2)]
-                o[x + _U(1)] = dst[x + _U(1)]
-                o[x + _U(2)] = dst[x]
     return out.reshape(height, width, 3)
 
 
 def optics_pass(
     img: np.ndarray, blurred: np.ndarray | None, focus_grid: np.ndarray, vignetting: float,
-    centre: Sequence[float], noise_sd: float, seed: int, bgr: bool = False,
+    centre: Sequence[float], noise_sd: float, seed: int,
 ) -> np.ndarray:
     """Defocus mix, illumination fall-off and sensor noise in one pass over ``img``.
 
@@ -572,9 +564,6 @@ def optics_pass(
         channels.
     seed : int
         Seed of the noise (drawn by the caller from its generator).
-    bgr : bool
-        Return the result with its channels in BGR order (as OpenCV's encoders take it),
-        written so in the same pass.
 
     Returns
     -------
@@ -586,8 +575,7 @@ def optics_pass(
     blur = blurred if blurred is not None else np.zeros((0, 0, 3), np.uint8)
     noise = noise_table(noise_sd) if noise_sd > 0 else np.zeros((0, 0), np.int16)
     return _optics(np.ascontiguousarray(img), blur, np.ascontiguousarray(focus_grid, np.float32),
-                   float(vignetting), cx, cy, float(far), noise, int(seed) & (2**63 - 1),
-                   bool(bgr))
+                   float(vignetting), cx, cy, float(far), noise, int(seed) & (2**63 - 1))
 
 
 def warm_up() -> None:

@@ -172,8 +172,7 @@ def pack_sprites(plan, sprites: Sequence[np.ndarray]) -> SpritePack:
 
 
 def render(
-    plan, sprites: Sequence[np.ndarray], cfg: RenderConfig, pack: SpritePack | None = None,
-    bgr: bool = False,
+    plan, sprites: Sequence[np.ndarray], cfg: RenderConfig, pack: SpritePack | None = None
 ) -> np.ndarray:
     """Draw a planned smear.
 
@@ -187,13 +186,11 @@ def render(
     pack : SpritePack, optional
         ``sprites`` already packed (:func:`pack_sprites`), to share one pack with
         :func:`visibility`.
-    bgr : bool
-        Return the image in BGR order, for OpenCV's encoders (the last pass writes it so).
 
     Returns
     -------
     ndarray of shape (height, width, 3), uint8
-        The RGB image (BGR with ``bgr``).
+        The RGB image.
     """
     rng = np.random.default_rng(plan.render_seed)
     look = plan.appearance if plan.appearance else default_appearance(cfg)
@@ -204,7 +201,7 @@ def render(
     else:
         for i, s in enumerate(sprites):
             composite(canvas, s, int(plan.boxes[i, 0]), int(plan.boxes[i, 1]))
-    return apply_optics(canvas, look["optics"], plan.um_per_px, rng, bgr=bgr)
+    return apply_optics(canvas, look["optics"], plan.um_per_px, rng)
 
 
 def visibility(
