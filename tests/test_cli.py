@@ -70,3 +70,23 @@ def test_config_defaults_round_trip(tmp_path):
     (tmp_path / "d.yaml").write_text(r.stdout)
     r2 = run("config", "--check", str(tmp_path / "d.yaml"))
     assert r2.returncode == 0 and "ok" in r2.stderr
+
+
+# in a fresh process: what importing the package and the command line loads, and that every
+# public name of the package resolves
+_LIGHT = """
+import sys
+import hemosynth, hemosynth.cli, hemosynth.server
+heavy = sorted(m for m in ("numpy", "numba", "cv2", "scipy", "yaml") if m in sys.modules)
+print(",".join(heavy) or "none")
+missing = [n for n in hemosynth.__all__ if not hasattr(hemosynth, n)]
+print(",".join(missing) or "none")
+"""
+
+
+def test_the_package_and_the_command_line_import_without_the_heavy_libraries():
+    """`import hemosynth` and the CLI's start load no numpy, numba or OpenCV (the package's
+    names are imported on first use), so `generate` can start the fork server before them."""
+    out = subprocess.run([sys.executable, "-c", _LIGHT], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out == ["none", "none"]

@@ -71,6 +71,12 @@ def generate(
     ] = None,
 ) -> None:
     """Generate an annotated synthetic smear dataset."""
+    from .server import start_server, usable_cores
+
+    # a multi-worker run's fork server first: its start (it imports hemosynth and loads the
+    # kernels, ~0.7 s) then overlaps this process's own imports and set-up below (the count is
+    # not known yet when it comes from a config file)
+    start_server(min(workers or usable_cores(), count if count is not None else 2), executor)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from .config import load_config, parse_settings
@@ -96,13 +102,7 @@ def generate(
     overrides.update(parse_settings(set_ or []))
     if overrides:
         cfg = cfg.replace(**overrides)
-    from .parallel import (
-        retain_freed_memory,
-        settle_garbage_collector,
-        start_server,
-        usable_cores,
-        warm_up_kernels,
-    )
+    from .parallel import retain_freed_memory, settle_garbage_collector, warm_up_kernels
 
     # a local multi-process run's fork server loads the kernels for its workers, in the
     # background; otherwise this process makes the smears (or hands the kernels to dask)

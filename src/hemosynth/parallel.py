@@ -7,8 +7,6 @@ output does not depend on the executor, the worker count or the order.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 from .config import GenerationConfig
 from .pools.store import MemoryPool, Pool, PoolStore
+from .server import mp_context, start_server, usable_cores
 
 _WORKER: dict[str, Any] = {}
 
@@ -89,46 +88,6 @@ def _produce_one(index: int) -> dict[str, Any]:
     return _WORKER["ctx"].produce(index)
 
 
-def mp_context(
-    preload: tuple[str, ...] = ("hemosynth.dataset", "hemosynth.parallel",
-                                "hemosynth.smear.preload"),
-):
-    """A multiprocessing context that is safe in a process whose libraries run threads.
-
-    Forking a parent in which OpenCV's or BLAS's thread pools have run can deadlock the child
-    on a lock held by a thread that does not exist there; ``forkserver`` forks workers from a
-    clean server process (with ``preload`` imported once, the compiled kernels included),
-    ``spawn`` where it is missing.
-    """
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(list(preload))
-        return ctx
-    return mp.get_context("spawn")
-
-
-def start_server(workers: int, executor: str = "local") -> bool:
-    """Start the fork server of a local multi-process run now, in the background.
-
-    The server imports hemosynth and loads the compiled kernels (about 1 s) before it forks
-    the first worker; started before this process's own set-up (such as the ``generate``
-    command's set-up), the two overlap. ``workers`` as for
-    :func:`~hemosynth.dataset.generate_dataset` (0: every usable core). Returns whether a
-    server was started.
-    """
-    if workers == 0:
-        workers = usable_cores()
-    if executor != "local" or workers <= 1:
-        return False
-    ctx = mp_context()
-    if ctx.get_start_method() != "forkserver":
-        return False
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
-    return True
-
-
 #: glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64 bits
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX = -1, -3, 32 * 1024 * 1024
 
@@ -162,14 +121,6 @@ def retain_freed_memory() -> bool:
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
                 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def warm_up_kernels() -> None:
@@ -350,4 +301,5 @@ def run_dask(
 #: executor name -> function
 EXECUTORS = {"local": run_local, "dask": run_dask}
 
-__all__ = ["EXECUTORS", "mp_context", "retain_freed_memory", "run_dask", "run_local"]
+__all__ = ["EXECUTORS", "mp_context", "retain_freed_memory", "run_dask", "run_local",
+           "start_server", "usable_cores"]  # the last two from .server, as before
