@@ -187,6 +187,24 @@ def test_resume_refuses_another_config_or_pool(tmp_path):
         generate_dataset(cfg, tmp_path / "empty", pool=POOL, resume=True)
 
 
+def test_resume_refuses_a_dataset_begun_by_another_generator(tmp_path):
+    """The same seed gives other files under another generator version: finishing such a
+    dataset would mix two, so resume names the manifest and the versions instead."""
+    from hemosynth.dataset import GENERATOR
+
+    cfg = _cfg(count=2)
+    root = tmp_path / "ds"
+    generate_dataset(cfg, root, pool=POOL)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["generator"] == GENERATOR
+    generate_dataset(cfg, root, pool=POOL, resume=True)  # the same generator: fine
+    for old in ({"generator": GENERATOR - 1}, {}):  # an older one; none recorded (= 1)
+        m = {k: v for k, v in manifest.items() if k != "generator"} | old
+        (root / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(DatasetError, match=r"manifest.json: begun by generator 1 "):
+            generate_dataset(cfg, root, pool=POOL, resume=True)
+
+
 def test_overwrite_and_foreign_folders(tmp_path):
     cfg = _cfg(count=2)
     generate_dataset(cfg, tmp_path / "ds", pool=POOL)

@@ -15,7 +15,9 @@ A smear's files are written atomically, image and labels first and its record la
 counts as done exactly when its record exists. ``manifest.json`` is written first with
 ``"status": "incomplete"`` and rewritten with ``"status": "complete"`` after the dataset-wide
 files; an interrupted run is finished by ``resume``, byte-identical to an uninterrupted one.
-Nothing in the dataset depends on the worker count, the executor or the order of work.
+Nothing in the dataset depends on the worker count, the executor or the order of work. The
+manifest's ``generator`` (:data:`GENERATOR`) says which version of the generator's output it
+holds; ``resume`` refuses a dataset begun by another.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ from .taxonomy import MAIN_OF, RBC, label_set
 
 MANIFEST = "manifest.json"
 FORMAT = "hemosynth-dataset"
+#: what a seed and a config make: bumped whenever the same seed and config give other files
+#: (1: datasets whose manifest has no "generator"; 2: session 9, cells drawn band by band and
+#: the background in float32). A dataset is resumed only by the generator that began it.
+GENERATOR = 2
 
 
 class DensityWarning(UserWarning):
@@ -293,6 +299,7 @@ def check_density(cfg: GenerationConfig, pool: Pool) -> float:
 def _manifest(cfg: GenerationConfig, pool: Pool, status: str, **extra: Any) -> dict[str, Any]:
     return {
         "format": FORMAT,
+        "generator": GENERATOR,
         "hemosynth_version": __version__,
         "status": status,
         "count": cfg.count,
@@ -431,6 +438,13 @@ def _prepare_folder(
             shutil.rmtree(root)
         elif resume:
             old = read_manifest(root)
+            if old.get("generator", 1) != GENERATOR:
+                raise DatasetError(
+                    f"{manifest}: begun by generator {old.get('generator', 1)} (hemosynth "
+                    f"{old.get('hemosynth_version', '?')}), which makes other files from the "
+                    f"same seed than this one ({GENERATOR}); finish it with that version, or "
+                    f"regenerate it (--overwrite)"
+                )
             if old.get("config") != cfg.to_dict():
                 raise ConfigError(
                     f"{manifest}: the dataset was made with another config; resume with the "
