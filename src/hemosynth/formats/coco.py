@@ -60,23 +60,23 @@ def window_rle(
 
 
 def coco_entries(
-    record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0, first_id: int = 1,
-    with_annotations: bool = True,
+    record: dict[str, Any], label_set: LabelSet, min_visible: float = 0.0, first_id: int = 1
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The COCO image entry of one record and its annotations, numbered from ``first_id``
-    (none without ``with_annotations``)."""
-    image_id = record["index"] + 1
-    image = {
-        "id": image_id,
+    """The COCO image entry of one record and its annotations, numbered from ``first_id``."""
+    image = _image(record)
+    anns: list[dict[str, Any]] = []
+    for cid, cell in labelled_cells(record, label_set, min_visible):
+        anns.append(_annotation(first_id + len(anns), image["id"], cid, cell))
+    return image, anns
+
+
+def _image(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["index"] + 1,
         "file_name": Path(record["file_name"]).name,
         "width": record["width"],
         "height": record["height"],
     }
-    anns: list[dict[str, Any]] = []
-    if with_annotations:
-        for cid, cell in labelled_cells(record, label_set, min_visible):
-            anns.append(_annotation(first_id + len(anns), image_id, cid, cell))
-    return image, anns
 
 
 def _annotation(ann_id: int, image_id: int, cid: int, cell: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +148,7 @@ class _CocoText(CollectorBase):
         self.next_id = 1
 
     def part(self, record: dict[str, Any]) -> tuple[str, str, int]:
-        image, _ = coco_entries(record, self.label_set, 0.0, 0, with_annotations=False)
+        image = _image(record)
         head = f'{_ANN_HEAD}{image["id"]}, "category_id": '
         anns = []
         for cid, cell in labelled_cells(record, self.label_set, self.min_visible):
@@ -188,6 +188,7 @@ class _CocoText(CollectorBase):
             f"{_dumps(_categories(ls))}}}\n"
         )
         atomic_write_text(root / "coco" / f"{ls.slug}.json", text)
+
 
 class CocoWriter:
     """Writes ``coco/<set>.json`` once every smear is made."""

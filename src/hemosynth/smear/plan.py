@@ -174,9 +174,10 @@ def plan_smear(
     scales = [pool.records[sid].um_per_px / cfg.canvas.um_per_px * j
               for sid, j in zip(sids, jitters.tolist(), strict=True)]
     transformed = sources.transform(sids, angles, flips, scales)
-    hw = _shapes(transformed).tolist()  # (h, w) of each: no sprite need be looked at
-    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales, hw, strict=True))
-    sizes = np.array([(c[5][1], c[5][0]) for c in cells], float).reshape(-1, 2)
+    hw = _shapes(transformed)  # (h, w) of each: no sprite need be looked at
+    cells = list(zip(wanted, sids, angles.tolist(), flips.tolist(), scales, hw.tolist(),
+                     strict=True))
+    sizes = hw[:, ::-1].astype(float)  # (w, h)
     inside = np.array([MAIN_OF[c[0]] in keep_inside for c in cells], bool)
     covers = np.array([pc.max_cover.get(MAIN_OF[c[0]], 1.0) for c in cells], float)
     kept: list[int] = []  # the cell (index in cells) of each row
