@@ -3,7 +3,8 @@
 A shared machine's speed drifts by 20-30% within minutes, so two versions timed one after the
 other can differ by more than the change between them. This runs full generation (as
 ``throughput.py`` times it: ``generate_seconds``) for source tree A, then B, then A again, and
-so on, and prints each run and the medians.
+so on, and prints each run and the medians. Each tree's kernels and prepared sprites are warmed
+first, untimed.
 
 Usage::
 
@@ -33,6 +34,26 @@ if __name__ == "__main__":
 """
 
 
+#: run in a fresh process with PYTHONPATH set to one source tree, before the timed runs: the
+#: kernels compiled and the pool's prepared sprites in the disk cache, as for throughput.py
+_WARM = """
+import sys
+sys.path.insert(0, {here!r})
+from throughput import warm_prepared
+from hemosynth.parallel import warm_up_kernels
+if __name__ == "__main__":
+    warm_up_kernels()
+    warm_prepared({pool!r})
+"""
+
+
+def warm(src: str, pool: str) -> None:
+    """Compile the kernels of ``src`` and fill its disk cache of prepared sprites."""
+    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    subprocess.run([sys.executable, "-c", _WARM.format(here=str(HERE), pool=pool)], env=env,
+                   capture_output=True, text=True, check=True)
+
+
 def run_once(src: str, n: int, workers: int, pool: str) -> tuple[float, float]:
     """Seconds and peak RSS per worker (MB) of one generation with the code in ``src``."""
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
@@ -55,6 +76,8 @@ def main() -> None:
     print(f"{args.smears} smears, {args.workers} workers, pool {args.pool}")
     print("run | tree | seconds | peak RSS per worker MB")
     print("--- | --- | --- | ---")
+    for src in (args.old, args.new):
+        warm(src, args.pool)
     for r in range(args.reps):
         for name, src in (("old", args.old), ("new", args.new)):
             s, rss = run_once(src, args.smears, args.workers, args.pool)

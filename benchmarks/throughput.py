@@ -72,6 +72,8 @@ def warm_prepared(pool_spec: str) -> None:
     for i in range(len(pool)):
         sources.shaped(i)
         sources.bound(i)
+    if hasattr(pool, "pack_prepared"):  # as the end of a generated dataset does (session 10)
+        pool.pack_prepared()
 
 
 def generated_smears(k: int = 4, pool_spec: str = "atlas") -> list[np.ndarray]:

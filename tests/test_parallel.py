@@ -116,6 +116,15 @@ def test_fork_server_preload_loads_the_kernels_freezes_and_leaves_scipy_linalg_a
     assert out == ["True", "True", "False", "False", "0.5"]
 
 
+def test_a_library_callers_kernels_load_with_numbas_blas_probe_as_usual():
+    pytest.importorskip("scipy")
+    code = ("import sys\nfrom hemosynth.parallel import warm_up_kernels\nwarm_up_kernels()\n"
+            "print('scipy.linalg' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300).stdout.split()
+    assert out == ["True"]  # only hemosynth's own processes hide the probe
+
+
 # a fresh process (no fork server yet) makes 12 smears with 2 workers: prints the indices this
 # process made itself while the server started, then whether the folder equals a 1-worker one
 _HELP = """

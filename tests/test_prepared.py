@@ -71,16 +71,6 @@ def test_an_unwritable_cache_is_skipped(pool_dir, tmp_path, monkeypatch):
     assert np.array_equal(got, _shape(PoolStore(pool_dir).load(1)))
 
 
-def test_a_dataset_is_the_same_bytes_from_a_cold_and_a_warm_cache(pool_dir, tmp_path):
-    cfg = small_config(count=2)
-    generate_dataset(cfg, tmp_path / "cold", pool=PoolStore(pool_dir))
-    assert _files(tmp_path)  # the generator's sprites were cached
-    generate_dataset(cfg, tmp_path / "warm", pool=PoolStore(pool_dir))
-    for p in sorted((tmp_path / "cold").rglob("*")):
-        q = tmp_path / "warm" / p.relative_to(tmp_path / "cold")
-        assert p.is_dir() or p.is_symlink() or p.read_bytes() == q.read_bytes(), p
-
-
 @pytest.mark.parametrize("arr", [
     np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4),
     np.array([1.5, -2.0, 3.25]),
@@ -108,3 +98,77 @@ def test_a_truncated_or_foreign_cached_file_is_a_miss(tmp_path):
     path.write_bytes(b"not an npy file")
     assert load_prepared(tmp_path, "k", 1) is None
     assert load_prepared(tmp_path, "k", 2) is None  # missing
+
+
+def _pack_files(tmp_path):
+    return sorted((tmp_path / "cache" / "prepared").rglob("*.pack"))
+
+
+def test_packed_sprites_read_back_equal_and_the_files_are_gone(pool_dir, tmp_path, monkeypatch):
+    first = PoolStore(pool_dir)
+    made = [first.derived("test:kind", i, _shape, persist=True) for i in range(4)]
+    bounds = [first.derived("test:bound", i, lambda a: np.array([1.5, a.shape[0], -2.0]),
+                            persist=True) for i in range(4)]
+    assert first.pack_prepared() == 8
+    assert [p.name for p in _pack_files(tmp_path)] == ["test-bound.pack", "test-kind.pack"]
+    assert _files(tmp_path) == []  # gathered into the packs
+    later = PoolStore(pool_dir)
+
+    def no_decoding(sprite_id):
+        raise AssertionError("decoded although the prepared sprite is packed")
+
+    monkeypatch.setattr(later, "load", no_decoding)
+    for i in range(4):
+        got = later.derived("test:kind", i, _shape, persist=True)
+        assert np.array_equal(got, made[i]) and got.dtype == made[i].dtype
+        assert got.shape == made[i].shape and not got.flags.writeable
+        b = later.derived("test:bound", i, _shape, persist=True)
+        assert np.array_equal(b, bounds[i]) and b.dtype == np.float64
+    assert not list((tmp_path / "cache").rglob(".*"))  # no private files left behind
+
+
+def test_a_pack_grows_only_by_a_share_and_keeps_what_it_held(pool_dir, tmp_path):
+    from hemosynth.pools.prepared import load_prepared, pack_prepared, save_prepared
+
+    folder = tmp_path / "f"
+    arrays = {i: np.full((i + 1, 2, 4), i, np.uint8) for i in range(24)}
+    for i in range(16):
+        save_prepared(folder, "k", i, arrays[i])
+    assert pack_prepared(folder) == 16
+    save_prepared(folder, "k", 16, arrays[16])
+    assert pack_prepared(folder) == 0  # 1 new file is under an eighth of the 16 packed
+    for i in range(17, 24):
+        save_prepared(folder, "k", i, arrays[i])
+    save_prepared(folder, "k", 99, np.zeros(3, np.float32))  # another dtype: stays a file
+    assert pack_prepared(folder) == 8
+    assert sorted(p.name for p in (folder / "k").iterdir()) == ["99.npy"]
+    for i, a in arrays.items():
+        got = load_prepared(folder, "k", i)
+        assert got.dtype == np.uint8 and np.array_equal(got, a)
+    assert np.array_equal(load_prepared(folder, "k", 99), np.zeros(3, np.float32))
+    assert load_prepared(folder, "k", 100) is None
+
+
+def test_a_cut_short_pack_is_ignored(pool_dir, tmp_path):
+    first = PoolStore(pool_dir)
+    made = [first.derived("test:kind", i, _shape, persist=True) for i in range(3)]
+    first.pack_prepared()
+    (pack,) = _pack_files(tmp_path)
+    pack.write_bytes(pack.read_bytes()[:-5])  # a full disk, a killed writer
+    from hemosynth.pools import prepared
+
+    prepared._forget_pack(pack)
+    later = PoolStore(pool_dir)
+    for i in range(3):  # prepared again from the sprite
+        assert np.array_equal(later.derived("test:kind", i, _shape, persist=True), made[i])
+    assert len(_files(tmp_path)) == 3
+
+
+def test_a_generated_dataset_packs_what_it_prepared(pool_dir, tmp_path):
+    cfg = small_config(count=2)
+    generate_dataset(cfg, tmp_path / "cold", pool=PoolStore(pool_dir))
+    assert _pack_files(tmp_path) and _files(tmp_path) == []
+    generate_dataset(cfg, tmp_path / "warm", pool=PoolStore(pool_dir))
+    for p in sorted((tmp_path / "cold").rglob("*")):
+        q = tmp_path / "warm" / p.relative_to(tmp_path / "cold")
+        assert p.is_dir() or p.read_bytes() == q.read_bytes(), p

@@ -108,7 +108,7 @@ def generate(
     # background; otherwise this process makes the smears (or hands the kernels to dask)
     if not start_server(min(workers or usable_cores(), cfg.count), executor):
         with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
-            warm_up_kernels()
+            warm_up_kernels(hide_blas_probe=True)  # this process is hemosynth's own
     retain_freed_memory()  # this process makes the smears itself when --workers is 1
     settle_garbage_collector()
     with Progress(

@@ -424,7 +424,9 @@ def generate_dataset(
         done += 1
         if progress:
             progress(done, cfg.count)
-    return assembly.write(pool, made=len(todo), coverage=coverage)
+    summary = assembly.write(pool, made=len(todo), coverage=coverage)
+    pool.pack_prepared()  # what the workers prepared, packed for the next run
+    return summary
 
 
 def _prepare_folder(

@@ -69,18 +69,21 @@ def _init_worker(cfg: GenerationConfig, spec: Any, root: str) -> None:
     settle_garbage_collector()
 
 
-def settle_garbage_collector() -> None:
+def settle_garbage_collector(collect: bool = True) -> None:
     """Move every object that exists now (modules, kernels, the pool) out of the garbage
-    collector's reach (``gc.freeze``).
+    collector's reach (``gc.freeze``), after a last collection unless ``collect`` is False.
 
     A smear creates thousands of small objects (records, label lines), so the collector runs
     often, and now and then scans every object in the process, about 120,000 after the
     imports: about 3 ms a smear, 0.3 ms after the freeze. For processes that make smears (the
-    workers, the ``generate`` command), not for a library caller's own process.
+    workers, the ``generate`` command), not for a library caller's own process. The fork
+    server skips the collection: after its imports it finds about 10 objects to free and costs
+    20-40 ms, which every worker would wait for.
     """
     import gc
 
-    gc.collect()
+    if collect:
+        gc.collect()
     gc.freeze()
 
 
@@ -123,18 +126,43 @@ def retain_freed_memory() -> bool:
                 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-def warm_up_kernels() -> None:
+#: the module that numba imports to probe for BLAS when it first loads its array functions
+BLAS_PROBE = "scipy.linalg.cython_blas"
+
+
+def warm_up_kernels(hide_blas_probe: bool = False) -> None:
     """Compile the numba kernels, or load them from their disk cache, in this process.
 
     Called before worker processes start: the first compilation (a few seconds) happens once
     and writes the cache, and each worker then only loads it.
+
+    Parameters
+    ----------
+    hide_blas_probe : bool
+        Answer numba's probe for scipy's BLAS "absent" while the kernels load, for processes
+        hemosynth owns (the fork server, the ``generate`` command), not a library caller's.
+        numba imports ``scipy.linalg`` to look for BLAS the first time it loads its array
+        functions: about 0.2-0.35 s. No kernel of hemosynth uses BLAS; numba's only use of the
+        answer is to compile ``np.correlate`` and ``np.convolve`` with a loop of its own
+        instead of BLAS in this process. The probe's module is hidden for that moment only,
+        and only if nothing has imported it yet: ``scipy.linalg`` (and numba's ``np.dot``,
+        which asks again when compiled) import normally afterwards.
     """
+    import sys
+
     from .smear import gridjit, kernels, render, warp
 
-    gridjit.warm_up()
-    kernels.warm_up()
-    warp.warm_up()
-    render.warm_up()
+    hide = hide_blas_probe and BLAS_PROBE not in sys.modules
+    if hide:
+        sys.modules[BLAS_PROBE] = None  # an import of it now fails at once, without scipy
+    try:
+        gridjit.warm_up()
+        kernels.warm_up()
+        warp.warm_up()
+        render.warm_up()
+    finally:
+        if hide and sys.modules.get(BLAS_PROBE, 0) is None:
+            del sys.modules[BLAS_PROBE]
 
 
 def _batches(indices: list[int], size: int) -> list[list[int]]:

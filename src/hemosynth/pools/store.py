@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import ConfigError, PoolError
 from ..taxonomy import POOL_CLASSES, SLUGS, canonical_class
-from .prepared import load_prepared, prepared_dir, save_prepared
+from .prepared import load_prepared, pack_prepared, prepared_dir, save_prepared
 
 FORMAT = "hemosynth-pool"
 VERSION = 1
@@ -185,6 +185,13 @@ class Pool:
 
     def _load_prepared(self, folder: Path, kind: str, sprite_id: int) -> np.ndarray | None:
         return load_prepared(folder, kind, sprite_id)
+
+    def pack_prepared(self) -> int:
+        """Gather this pool's prepared sprites on disk into packs, which later processes read
+        faster (:func:`hemosynth.pools.prepared.pack_prepared`); returns how many files were
+        packed (0 for a pool without a disk cache)."""
+        folder = self._prepared_folder()
+        return pack_prepared(folder) if folder is not None else 0
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
