@@ -3,8 +3,8 @@
 A shared machine's speed drifts by 20-30% within minutes, so two versions timed one after the
 other can differ by more than the change between them. This runs full generation (as
 ``throughput.py`` times it: ``generate_seconds``) for source tree A, then B, then A again, and
-so on, and prints each run and the medians. Each tree's kernels and prepared sprites are warmed
-first, untimed.
+so on, and prints each run and the medians. Each tree's bytecode, kernels and prepared sprites
+are made first, untimed.
 
 Usage::
 
@@ -39,9 +39,10 @@ if __name__ == "__main__":
 _WARM = """
 import sys
 sys.path.insert(0, {here!r})
-from throughput import warm_prepared
+from throughput import compile_bytecode, warm_prepared
 from hemosynth.parallel import warm_up_kernels
 if __name__ == "__main__":
+    compile_bytecode()
     warm_up_kernels()
     warm_prepared({pool!r})
 """

@@ -91,6 +91,32 @@ def test_manifest_must_match_files(tmp_path):
         open_pool(tmp_path / "q")
 
 
+def test_sprite_files_found_in_one_walk_as_before(tmp_path):
+    """Listed files outside sprites/ and links to files count; an extra file deep down or
+    through a link to a file is reported, the first in path order."""
+    import json
+    import shutil
+
+    write_pool(tmp_path / "p", _sprites())
+    root = tmp_path / "p"
+    manifest = json.loads((root / "pool.json").read_text())
+    first = root / manifest["sprites"][0]["file"]
+    (root / "elsewhere").mkdir()
+    shutil.move(first, root / "elsewhere" / "a.png")
+    manifest["sprites"][0]["file"] = "elsewhere/a.png"
+    second = root / manifest["sprites"][1]["file"]
+    (root / "keep").mkdir()
+    shutil.move(second, root / "keep" / "b.png")
+    second.symlink_to(root / "keep" / "b.png")  # the listed name is a link to the file
+    (root / "pool.json").write_text(json.dumps(manifest))
+    assert len(open_pool(root)) == len(manifest["sprites"])
+    (root / "sprites" / "z" / "deep").mkdir(parents=True)
+    (root / "sprites" / "z" / "deep" / "x.png").write_bytes(b"x")
+    (root / "sprites" / "z" / "y.png").symlink_to(root / "keep" / "b.png")
+    with pytest.raises(PoolError, match=r"sprites/z/deep/x\.png: sprite file is not listed"):
+        open_pool(root)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

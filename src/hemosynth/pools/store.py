@@ -274,15 +274,13 @@ class PoolStore(Pool):
         listed = {r.file for r in records}
         if len(listed) != len(records):
             raise PoolError(f"{manifest}: a sprite file is listed twice")
+        found = _png_files(self.path, "sprites")  # one walk, not a stat per sprite
         for r in records:
-            if not (self.path / r.file).is_file():
+            if r.file not in found and not (self.path / r.file).is_file():
                 raise PoolError(f"{self.path / r.file}: sprite listed in the manifest is missing")
-        sprite_dir = self.path / "sprites"
-        if sprite_dir.is_dir():
-            for p in sorted(sprite_dir.rglob("*.png")):
-                rel = p.relative_to(self.path).as_posix()
-                if rel not in listed:
-                    raise PoolError(f"{p}: sprite file is not listed in {manifest}")
+        extra = sorted(found - listed, key=lambda rel: rel.split("/"))
+        if extra:
+            raise PoolError(f"{self.path / extra[0]}: sprite file is not listed in {manifest}")
         super().__init__(str(data.get("name", self.path.name)), records, str(self.path))
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_bytes = 0
@@ -349,10 +347,31 @@ class PoolStore(Pool):
         return rgba
 
 
+def _png_files(root: Path, sub: str) -> set[str]:
+    """The ``.png`` files under ``root / sub`` (symbolic links to files included), as paths
+    relative to ``root`` with ``/`` separators; empty if there is no such folder."""
+    found: set[str] = set()
+    todo = [sub]
+    while todo:
+        rel = todo.pop()
+        try:
+            entries = list(os.scandir(root / rel))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                todo.append(f"{rel}/{entry.name}")
+            elif entry.name.endswith(".png") and entry.is_file():
+                found.add(f"{rel}/{entry.name}")
+    return found
+
+
 def _record_from_json(e: Any, manifest: Path, i: int) -> SpriteRecord:
-    where = f"{manifest}: sprite #{i}"
+    def bad(detail: str) -> PoolError:  # the message is built only for a bad entry
+        return PoolError(f"{manifest}: sprite #{i}{detail}")
+
     if not isinstance(e, dict):
-        raise PoolError(f"{where}: expected an object")
+        raise bad(": expected an object")
     try:
         file = str(e["file"])
         cls_name = str(e["class"])
@@ -360,18 +379,18 @@ def _record_from_json(e: Any, manifest: Path, i: int) -> SpriteRecord:
         size = tuple(int(v) for v in e["size"])
         sha = str(e["sha256"])
     except (KeyError, TypeError, ValueError) as err:
-        raise PoolError(f"{where}: missing or bad field ({err})") from None
+        raise bad(f": missing or bad field ({err})") from None
     try:
         cls = canonical_class(cls_name)
     except ConfigError:
-        raise PoolError(f"{where} ({file}): unknown class {cls_name!r}") from None
+        raise bad(f" ({file}): unknown class {cls_name!r}") from None
     if not (0 < um < 100):
-        raise PoolError(f"{where} ({file}): um_per_px must be positive, got {um}")
+        raise bad(f" ({file}): um_per_px must be positive, got {um}")
     if len(size) != 2 or min(size) < 1:
-        raise PoolError(f"{where} ({file}): bad size {list(size)}")
+        raise bad(f" ({file}): bad size {list(size)}")
     prov = e.get("provenance") or {}
     if not isinstance(prov, dict):
-        raise PoolError(f"{where} ({file}): provenance must be an object")
+        raise bad(f" ({file}): provenance must be an object")
     return SpriteRecord(file, cls, um, (size[0], size[1]), sha, prov)
 
 
