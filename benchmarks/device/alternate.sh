@@ -1,0 +1,24 @@
+#!/bin/bash
+# Before/after on a lent machine's CPU cores, alternating: benchmarks/throughput.py for src/ and
+# then for each .dev/old-src*/ tree (an earlier commit's src/, carried; see throughput.sh), ROUNDS
+# times over, each run a fresh `--reps 1` measurement (floors and generation), so that a drift
+# of the machine hits both trees alike. The GPU is not used.
+#   bash benchmarks/device/alternate.sh [SMEARS] [WORKERS] [ROUNDS]
+# (default 200, 2,16 and 2). Output: $OUT/<tree>-<round>.txt, one throughput table each.
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/pycocotools-*.whl || exit 3
+nproc; grep -m1 "model name" /proc/cpuinfo
+trees="src $(ls -d .dev/old-src*/ 2>/dev/null | tr '\n' ' ')"
+for t in $trees; do  # compile each tree's kernels once (numba caches them beside the source)
+  (cd $t && find . -name __pycache__ -prune -exec rm -rf {} +)
+  PYTHONPATH=/tmp/site:$PWD/$t python3 -c "from hemosynth.parallel import warm_up_kernels; warm_up_kernels()" || exit 4
+done
+for r in $(seq 1 ${3:-2}); do
+  for t in $trees; do
+    name=$(basename $t); echo "== round $r: $name"
+    PYTHONPATH=/tmp/site:$PWD/$t python3 benchmarks/throughput.py --smears ${1:-200} \
+        --workers ${2:-2,16} 2>&1 | tee $OUT/$name-$r.txt
+  done
+done
