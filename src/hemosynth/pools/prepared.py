@@ -225,6 +225,8 @@ def open_pack(folder: Path, kind: str) -> Pack | None:
     """The pack of ``kind`` in ``folder``, opened once per process (None: there is none, or it
     is unreadable). A pack written after this process first looked is not seen by it, unless
     this process wrote it."""
+    if not hasattr(os, "pread"):  # pragma: no cover - Windows: the files alone
+        return None
     key = (folder, kind)
     pack = _PACKS.get(key, False)
     if pack is not False:
@@ -264,8 +266,8 @@ def pack_prepared(folder: Path | None, min_share: float = 0.125) -> int:
     int
         How many files were packed.
     """
-    if folder is None or not folder.is_dir():
-        return 0
+    if folder is None or not folder.is_dir() or not hasattr(os, "pread"):
+        return 0  # (no pread on Windows: no packs there)
     packed = 0
     try:
         kinds = [d for d in folder.iterdir() if d.is_dir()]
