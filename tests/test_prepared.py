@@ -25,7 +25,8 @@ def pool_dir(tmp_path, monkeypatch):
 
 
 def _files(tmp_path):
-    return sorted((tmp_path / "cache" / "prepared").rglob("*.npy"))
+    """The prepared sprites' own files (<id>.npy)."""
+    return sorted(p for p in (tmp_path / "cache" / "prepared").rglob("*.npy") if p.stem.isdigit())
 
 
 def test_a_later_process_reads_what_an_earlier_one_prepared(pool_dir, tmp_path, monkeypatch):
@@ -172,3 +173,48 @@ def test_a_generated_dataset_packs_what_it_prepared(pool_dir, tmp_path):
     for p in sorted((tmp_path / "cold").rglob("*")):
         q = tmp_path / "warm" / p.relative_to(tmp_path / "cold")
         assert p.is_dir() or p.read_bytes() == q.read_bytes(), p
+
+
+def test_packed_sprites_files_are_checked_by_size_and_time_not_hashed_again(pool_dir,
+                                                                           monkeypatch):
+    first = PoolStore(pool_dir)
+    made = [first.derived("test:kind", i, _shape, persist=True) for i in range(3)]
+    first.pack_prepared()  # hashes the packed sprites' files once and records them
+    later = PoolStore(pool_dir)
+
+    def no_hashing(sprite_id):
+        raise AssertionError("hashed a sprite file that is on record and unchanged")
+
+    monkeypatch.setattr(later, "_read", no_hashing)
+    for i in range(3):
+        assert np.array_equal(later.derived("test:kind", i, _shape, persist=True), made[i])
+
+
+def test_a_sprite_changed_in_place_is_caught_after_packing(pool_dir):
+    import os
+
+    first = PoolStore(pool_dir)
+    first.derived("test:kind", 0, _shape, persist=True)
+    first.pack_prepared()
+    sprite = pool_dir / first.records[0].file
+    raw = bytearray(sprite.read_bytes())
+    raw[-1] ^= 0xFF  # the same size, other bytes
+    st = sprite.stat()
+    sprite.write_bytes(bytes(raw))
+    os.utime(sprite, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a later write
+    with pytest.raises(PoolError, match="SHA-256"):
+        PoolStore(pool_dir).derived("test:kind", 0, _shape, persist=True)
+
+
+def test_a_sprite_already_changed_when_packing_is_not_put_on_record(pool_dir):
+    from hemosynth.pools.prepared import load_verified
+
+    first = PoolStore(pool_dir)
+    for i in range(2):
+        first.derived("test:kind", i, _shape, persist=True)
+    sprite = pool_dir / first.records[1].file
+    sprite.write_bytes(sprite.read_bytes() + b"x")
+    first.pack_prepared()
+    assert set(load_verified(first._prepared_folder())) == {0}
+    with pytest.raises(PoolError, match="SHA-256"):
+        PoolStore(pool_dir).derived("test:kind", 1, _shape, persist=True)

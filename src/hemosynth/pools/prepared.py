@@ -350,3 +350,53 @@ def _write_pack(path: Path, arrays: dict[int, np.ndarray], dtype: np.dtype) -> N
         except OSError:
             pass
         raise
+
+
+# -- verified sprite files ----------------------------------------------------------------------
+
+#: the file of a pool folder's checked sprite files: int64 rows (sprite id, size, mtime_ns)
+VERIFIED = "verified.npy"
+
+
+def packed_ids(folder: Path) -> set[int]:
+    """Every sprite id that some pack in ``folder`` holds."""
+    ids: set[int] = set()
+    try:
+        packs = sorted(folder.glob("*.pack"))
+    except OSError:
+        return ids
+    for path in packs:
+        try:
+            pack = Pack(path)
+        except (OSError, ValueError):
+            continue
+        ids.update(pack.rows)
+        pack.close()
+    return ids
+
+
+def load_verified(folder: Path) -> dict[int, tuple[int, int]]:
+    """Sprite id -> (size, mtime_ns) of its file when it was last found to match the manifest
+    (empty when there is no record, or it is unreadable)."""
+    try:
+        rows = np.load(folder / VERIFIED, allow_pickle=False)
+    except (OSError, ValueError):
+        return {}
+    if rows.ndim != 2 or rows.shape[1] != 3 or rows.dtype != np.int64:
+        return {}
+    return {r[0]: (r[1], r[2]) for r in rows.tolist()}
+
+
+def save_verified(folder: Path, verified: dict[int, tuple[int, int]]) -> None:
+    """Store :func:`load_verified`'s record atomically; a failure is ignored."""
+    rows = np.array([(k, *v) for k, v in sorted(verified.items())], np.int64).reshape(-1, 3)
+    tmp = folder / f".{VERIFIED}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, rows, allow_pickle=False)
+        os.replace(tmp, folder / VERIFIED)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass

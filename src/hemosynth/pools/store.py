@@ -47,7 +47,15 @@ import numpy as np
 
 from ..errors import ConfigError, PoolError
 from ..taxonomy import POOL_CLASSES, SLUGS, canonical_class
-from .prepared import load_prepared, pack_prepared, prepared_dir, save_prepared
+from .prepared import (
+    load_prepared,
+    load_verified,
+    pack_prepared,
+    packed_ids,
+    prepared_dir,
+    save_prepared,
+    save_verified,
+)
 
 FORMAT = "hemosynth-pool"
 VERSION = 1
@@ -300,8 +308,52 @@ class PoolStore(Pool):
     def _load_prepared(self, folder: Path, kind: str, sprite_id: int) -> np.ndarray | None:
         out = load_prepared(folder, kind, sprite_id)
         if out is not None and self._verify and sprite_id not in self._verified:
-            self._read(sprite_id)  # the sprite file still matches the manifest
+            # the sprite file still matches the manifest: unchanged since it was last hashed
+            # (same size and modification time), or hashed now
+            known = self.__dict__.get("_known")
+            if known is None:
+                known = self._known = load_verified(folder)
+            sig = known.get(sprite_id)
+            if sig is not None and sig == self._signature(sprite_id):
+                self._verified.add(sprite_id)
+            else:
+                self._read(sprite_id)
         return out
+
+    def _signature(self, sprite_id: int) -> tuple[int, int] | None:
+        """The sprite file's (size, mtime_ns), None if it cannot be read."""
+        try:  # (a plain string path: pathlib's joining would cost more than the stat)
+            st = os.stat(os.path.join(self.path, self.records[sprite_id].file))
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def pack_prepared(self) -> int:
+        """:meth:`Pool.pack_prepared`; with ``verify``, also hash every packed sprite's file not
+        yet on record and record those that match the manifest with their size and modification
+        time, so that later processes check those two instead of hashing the file (a file
+        changed in place keeping both would go unnoticed while its prepared form is cached;
+        the generated data would still be that of the manifest's sprite)."""
+        packed = super().pack_prepared()
+        folder = self._prepared_folder()
+        if folder is None or not self._verify:
+            return packed
+        known = load_verified(folder)
+        new = {}
+        for sid in sorted(packed_ids(folder) - known.keys()):
+            if not 0 <= sid < len(self.records):
+                continue
+            before = self._signature(sid)
+            try:
+                raw = (self.path / self.records[sid].file).read_bytes()
+            except OSError:
+                continue
+            if (hashlib.sha256(raw).hexdigest() == self.records[sid].sha256
+                    and before is not None and self._signature(sid) == before):
+                new[sid] = before
+        if new:
+            save_verified(folder, {**known, **new})
+        return packed
 
     def _read(self, sprite_id: int) -> bytes:
         """The sprite's file, checked against the manifest's SHA-256 (with ``verify``)."""
