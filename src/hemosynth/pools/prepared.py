@@ -28,6 +28,11 @@ by an ``.npy`` of every array's elements, end to end. A process opens a pack onc
 array with one ``pread`` (:class:`Pack`). A pack is written atomically and then its files are
 deleted; what a later run prepares goes to files again until the next packing. Reading looks in
 the pack first, then in the files.
+
+A pool folder also gets ``verified.npy`` there (:func:`load_verified`): the size and
+modification time of each packed sprite's file when the packing found it to match the
+manifest's SHA-256, so that a later process checks those instead of hashing every file again
+(:meth:`hemosynth.pools.store.PoolStore.pack_prepared`).
 """
 
 from __future__ import annotations

@@ -256,7 +256,10 @@ class PoolStore(Pool):
     cache_bytes : int
         Upper bound of the decoded-sprite cache.
     verify : bool
-        Check each sprite file's SHA-256 against the manifest when it is first read.
+        Check each sprite file's SHA-256 against the manifest when it is first read, also
+        when its prepared form comes from the disk cache; once the cache is packed, files
+        hashed then are checked by size and modification time instead (see
+        :meth:`pack_prepared`).
     """
 
     def __init__(self, path: Path, cache_bytes: int = 256 << 20, verify: bool = True) -> None:
