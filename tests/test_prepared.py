@@ -29,22 +29,31 @@ def _files(tmp_path):
     return sorted(p for p in (tmp_path / "cache" / "prepared").rglob("*.npy") if p.stem.isdigit())
 
 
-def test_a_later_process_reads_what_an_earlier_one_prepared(pool_dir, tmp_path, monkeypatch):
-    first = PoolStore(pool_dir)
-    made = [first.derived("test:kind", i, _shape, persist=True) for i in range(4)]
-    assert len(_files(tmp_path)) == 4
-    assert all(p.parts[-4] == code_key() for p in _files(tmp_path))
-    later = PoolStore(pool_dir)  # as a new worker opens it
+def _without_decoding(pool_dir, monkeypatch):
+    """The pool opened anew (as a new worker opens it), failing if it decodes a sprite."""
+    later = PoolStore(pool_dir)
 
     def no_decoding(sprite_id):
         raise AssertionError("decoded although the prepared sprite is cached")
 
     monkeypatch.setattr(later, "load", no_decoding)
+    return later
+
+
+def _assert_same_array(got, want):
+    assert np.array_equal(got, want) and got.dtype == want.dtype and got.shape == want.shape
+    assert not got.flags.writeable
+
+
+def test_a_later_process_reads_what_an_earlier_one_prepared(pool_dir, tmp_path, monkeypatch):
+    first = PoolStore(pool_dir)
+    made = [first.derived("test:kind", i, _shape, persist=True) for i in range(4)]
+    assert len(_files(tmp_path)) == 4
+    assert all(p.parts[-4] == code_key() for p in _files(tmp_path))
+    later = _without_decoding(pool_dir, monkeypatch)
     for i in range(4):
-        got = later.derived("test:kind", i, _shape, persist=True)
-        assert np.array_equal(got, made[i]) and got.dtype == made[i].dtype
-        assert not got.flags.writeable
-    assert not list((tmp_path / "cache").rglob(".*.npy"))  # no private files left behind
+        _assert_same_array(later.derived("test:kind", i, _shape, persist=True), made[i])
+    assert not list((tmp_path / "cache").rglob(".*"))  # no private files left behind
 
 
 def test_without_persist_or_when_switched_off_nothing_is_written(pool_dir, tmp_path,
@@ -113,18 +122,10 @@ def test_packed_sprites_read_back_equal_and_the_files_are_gone(pool_dir, tmp_pat
     assert first.pack_prepared() == 8
     assert [p.name for p in _pack_files(tmp_path)] == ["test-bound.pack", "test-kind.pack"]
     assert _files(tmp_path) == []  # gathered into the packs
-    later = PoolStore(pool_dir)
-
-    def no_decoding(sprite_id):
-        raise AssertionError("decoded although the prepared sprite is packed")
-
-    monkeypatch.setattr(later, "load", no_decoding)
+    later = _without_decoding(pool_dir, monkeypatch)
     for i in range(4):
-        got = later.derived("test:kind", i, _shape, persist=True)
-        assert np.array_equal(got, made[i]) and got.dtype == made[i].dtype
-        assert got.shape == made[i].shape and not got.flags.writeable
-        b = later.derived("test:bound", i, _shape, persist=True)
-        assert np.array_equal(b, bounds[i]) and b.dtype == np.float64
+        _assert_same_array(later.derived("test:kind", i, _shape, persist=True), made[i])
+        _assert_same_array(later.derived("test:bound", i, _shape, persist=True), bounds[i])
     assert not list((tmp_path / "cache").rglob(".*"))  # no private files left behind
 
 

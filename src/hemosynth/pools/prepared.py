@@ -132,17 +132,35 @@ def _npy_array(raw: bytes) -> np.ndarray | None:
 def save_prepared(folder: Path, kind: str, sprite_id: int, arr: np.ndarray) -> None:
     """Store ``arr`` atomically; a failure (read-only or full disk) is ignored."""
     path = _file(folder, kind, sprite_id)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.npy")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _save_npy(path, np.ascontiguousarray(arr))
+    except OSError:
+        pass
+
+
+def _save_npy(path: Path, *arrays: np.ndarray) -> None:
+    """``np.save`` each of ``arrays`` in turn into ``path``, atomically: into a private name
+    first (unique to this process and call, so that processes writing the same file at once
+    are safe), then renamed.
+
+    Raises
+    ------
+    OSError
+        When it cannot be written; the private file is removed.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
         with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+            for a in arrays:
+                np.save(f, a, allow_pickle=False)
         os.replace(tmp, path)
     except OSError:
         try:
             tmp.unlink()
         except OSError:
             pass
+        raise
 
 
 # -- packs --------------------------------------------------------------------------------------
@@ -343,18 +361,7 @@ def _write_pack(path: Path, arrays: dict[int, np.ndarray], dtype: np.dtype) -> N
     for row, sid in zip(index, ids, strict=True):
         a = arrays[sid]
         data[row[1]:row[1] + a.size] = a.reshape(-1)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, index, allow_pickle=False)
-            np.save(f, data, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    _save_npy(path, index, data)
 
 
 # -- verified sprite files ----------------------------------------------------------------------
@@ -395,13 +402,7 @@ def load_verified(folder: Path) -> dict[int, tuple[int, int]]:
 def save_verified(folder: Path, verified: dict[int, tuple[int, int]]) -> None:
     """Store :func:`load_verified`'s record atomically; a failure is ignored."""
     rows = np.array([(k, *v) for k, v in sorted(verified.items())], np.int64).reshape(-1, 3)
-    tmp = folder / f".{VERIFIED}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     try:
-        with open(tmp, "wb") as f:
-            np.save(f, rows, allow_pickle=False)
-        os.replace(tmp, folder / VERIFIED)
+        _save_npy(folder / VERIFIED, rows)
     except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        pass
