@@ -219,3 +219,24 @@ def test_a_sprite_already_changed_when_packing_is_not_put_on_record(pool_dir):
     assert set(load_verified(first._prepared_folder())) == {0}
     with pytest.raises(PoolError, match="SHA-256"):
         PoolStore(pool_dir).derived("test:kind", 1, _shape, persist=True)
+
+
+def test_a_file_gone_while_packing_leaves_no_pack_and_the_files(tmp_path, monkeypatch):
+    from hemosynth.pools import prepared
+
+    folder = tmp_path / "f"
+    for i in range(3):
+        prepared.save_prepared(folder, "k", i, np.full((2, 2, 4), i, np.uint8))
+    reads = []
+    load = prepared._load_file
+
+    def second_read_of_1_fails(path):  # another process packed (and deleted) it meanwhile
+        reads.append(path.name)
+        return None if reads.count("1.npy") == 2 else load(path)
+
+    monkeypatch.setattr(prepared, "_load_file", second_read_of_1_fails)
+    assert prepared.pack_prepared(folder) == 0
+    assert sorted(p.name for p in folder.rglob("*")) == ["0.npy", "1.npy", "2.npy", "k"]
+    monkeypatch.setattr(prepared, "_load_file", load)
+    assert prepared.pack_prepared(folder) == 3
+    assert np.array_equal(prepared.load_prepared(folder, "k", 1), np.full((2, 2, 4), 1, np.uint8))

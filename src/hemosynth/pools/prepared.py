@@ -45,8 +45,10 @@ import os
 import re
 import uuid
 from collections import OrderedDict
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -139,10 +141,10 @@ def save_prepared(folder: Path, kind: str, sprite_id: int, arr: np.ndarray) -> N
         pass
 
 
-def _save_npy(path: Path, *arrays: np.ndarray) -> None:
-    """``np.save`` each of ``arrays`` in turn into ``path``, atomically: into a private name
-    first (unique to this process and call, so that processes writing the same file at once
-    are safe), then renamed.
+def _save_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` with a file that becomes ``path`` atomically: a private name first
+    (unique to this process and call, so that processes writing the same file at once are
+    safe), then renamed.
 
     Raises
     ------
@@ -152,8 +154,7 @@ def _save_npy(path: Path, *arrays: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "wb") as f:
-            for a in arrays:
-                np.save(f, a, allow_pickle=False)
+            write(f)
         os.replace(tmp, path)
     except OSError:
         try:
@@ -161,6 +162,11 @@ def _save_npy(path: Path, *arrays: np.ndarray) -> None:
         except OSError:
             pass
         raise
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    """``np.save`` of ``arr`` into ``path``, atomically (:func:`_save_atomic`)."""
+    _save_atomic(path, lambda f: np.save(f, arr, allow_pickle=False))
 
 
 # -- packs --------------------------------------------------------------------------------------
@@ -315,30 +321,31 @@ def _pack_kind(folder: Path, kind_dir: Path, min_share: float) -> int:
         old = Pack(path)
     except (OSError, ValueError):
         old = None
-    held = len(old) if old is not None else 0
-    if not files or len(files) < min_share * held:
+    try:
+        if not files or len(files) < min_share * (len(old) if old is not None else 0):
+            return 0
+        # each array's shape and how to read it: the arrays are read one at a time as the
+        # pack is written, so that packing a large pool holds one sprite in memory, not all
+        entries: dict[int, tuple[tuple[int, ...], Callable[[], np.ndarray | None]]] = {}
+        dtype = old.dtype if old is not None and len(old) else None
+        if old is not None:
+            for sid, (_, _, shape) in old.rows.items():
+                entries[sid] = (shape, partial(old.get, sid))
+        taken = []
+        for sid, p in sorted(files.items()):
+            a = _load_file(p)
+            if a is None or a.ndim > PACK_NDIM:
+                continue
+            dtype = a.dtype if dtype is None else dtype
+            if a.dtype == dtype:
+                entries[sid] = (a.shape, partial(_load_file, p))
+                taken.append(p)
+        if not taken:
+            return 0
+        _write_pack(path, entries, dtype)
+    finally:
         if old is not None:
             old.close()
-        return 0
-    arrays: dict[int, np.ndarray] = {}
-    if old is not None:
-        for sid in old.rows:
-            if (a := old.get(sid)) is not None:
-                arrays[sid] = a
-        old.close()
-    dtype = next(iter(arrays.values())).dtype if arrays else None
-    taken = []
-    for sid, p in sorted(files.items()):
-        a = _load_file(p)
-        if a is None or a.ndim > PACK_NDIM:
-            continue
-        dtype = a.dtype if dtype is None else dtype
-        if a.dtype == dtype:
-            arrays[sid] = a
-            taken.append(p)
-    if not taken:
-        return 0
-    _write_pack(path, arrays, dtype)
     for p in taken:
         try:
             p.unlink()
@@ -347,21 +354,40 @@ def _pack_kind(folder: Path, kind_dir: Path, min_share: float) -> int:
     return len(taken)
 
 
-def _write_pack(path: Path, arrays: dict[int, np.ndarray], dtype: np.dtype) -> None:
-    """Write ``arrays`` as the pack ``path``, atomically."""
-    ids = sorted(arrays)
+def _write_pack(
+    path: Path, entries: dict[int, tuple[tuple[int, ...], Callable[[], np.ndarray | None]]],
+    dtype: np.dtype,
+) -> None:
+    """Write the pack ``path`` atomically from ``entries`` (sprite id -> shape, reader).
+
+    Raises
+    ------
+    OSError
+        Also when an array can no longer be read as it was (a file another process packed
+        meanwhile): nothing is written.
+    """
+    ids = sorted(entries)
     index = np.zeros((len(ids), 3 + PACK_NDIM), np.int64)
-    offset = 0
+    total = 0
     for row, sid in zip(index, ids, strict=True):
-        a = arrays[sid]
-        row[0], row[1], row[2] = sid, offset, a.ndim
-        row[3:3 + a.ndim] = a.shape
-        offset += a.size
-    data = np.empty(offset, dtype)
-    for row, sid in zip(index, ids, strict=True):
-        a = arrays[sid]
-        data[row[1]:row[1] + a.size] = a.reshape(-1)
-    _save_npy(path, index, data)
+        shape = entries[sid][0]
+        row[0], row[1], row[2] = sid, total, len(shape)
+        row[3:3 + len(shape)] = shape
+        total += math.prod(shape)
+    fmt = np.lib.format
+
+    def write(f) -> None:
+        np.save(f, index, allow_pickle=False)
+        fmt.write_array_header_1_0(
+            f, {"descr": fmt.dtype_to_descr(dtype), "fortran_order": False, "shape": (total,)})
+        for sid in ids:
+            shape, read = entries[sid]
+            a = read()
+            if a is None or a.shape != shape or a.dtype != dtype:
+                raise OSError(f"prepared sprite {sid} changed while it was packed")
+            f.write(np.ascontiguousarray(a).tobytes())
+
+    _save_atomic(path, write)
 
 
 # -- verified sprite files ----------------------------------------------------------------------
