@@ -156,7 +156,7 @@ def _save_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         with open(tmp, "wb") as f:
             write(f)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:  # a full disk, or an interrupt while a large pack is written
         try:
             tmp.unlink()
         except OSError:
