@@ -98,11 +98,12 @@ def test_settled_collector_no_longer_scans_the_imported_objects():
 # whether scipy.linalg then imports and works
 _PRELOAD = """
 import gc, sys
-import hemosynth.smear.preload as pre
+import hemosynth.smear.preload
+from hemosynth.parallel import BLAS_PROBE
 from hemosynth.smear import kernels, warp
 print(all(len(f.overloads) > 0 for f in (kernels._optics, kernels._composite, warp._resample)))
 print(gc.get_freeze_count() > 10_000)
-print("scipy.linalg" in sys.modules, pre.BLAS_PROBE in sys.modules)
+print("scipy.linalg" in sys.modules, BLAS_PROBE in sys.modules)
 import numpy as np
 import scipy.linalg
 print(float(scipy.linalg.solve(np.eye(2) * 2.0, np.ones(2))[0]))

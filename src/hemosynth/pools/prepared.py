@@ -212,12 +212,12 @@ class Pack:
             os.close(fd)
             raise ValueError(f"{path}: not a whole pack")
         self.fd, self.dtype = fd, dtype
-        size = dtype.itemsize
+        item = dtype.itemsize
         #: sprite id -> (byte offset, byte count, shape)
         self.rows = {}
         for r in index.tolist():
             shape = tuple(r[3:3 + r[2]])
-            self.rows[r[0]] = (start + r[1] * size, math.prod(shape) * size, shape)
+            self.rows[r[0]] = (start + r[1] * item, math.prod(shape) * item, shape)
 
     def __len__(self) -> int:
         return len(self.rows)

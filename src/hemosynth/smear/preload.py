@@ -11,9 +11,7 @@ neither scan those objects (about 45 ms a worker) nor write to their pages, whic
 them into every worker.
 """
 
-from ..parallel import BLAS_PROBE, settle_garbage_collector, warm_up_kernels
+from ..parallel import settle_garbage_collector, warm_up_kernels
 
 warm_up_kernels(hide_blas_probe=True)
 settle_garbage_collector(collect=False)
-
-__all__ = ["BLAS_PROBE"]
