@@ -99,7 +99,7 @@ def test_settled_collector_no_longer_scans_the_imported_objects():
 _PRELOAD = """
 import gc, sys
 import hemosynth.smear.preload
-from hemosynth.parallel import BLAS_PROBE
+from hemosynth.smear.jitload import BLAS_PROBE
 from hemosynth.smear import kernels, warp
 print(all(len(f.overloads) > 0 for f in (kernels._optics, kernels._composite, warp._resample)))
 print(gc.get_freeze_count() > 10_000)
@@ -115,6 +115,54 @@ def test_fork_server_preload_loads_the_kernels_freezes_and_leaves_scipy_linalg_a
     out = subprocess.run([sys.executable, "-c", _PRELOAD], capture_output=True, text=True,
                          check=True, timeout=300).stdout.split()
     assert out == ["True", "True", "False", "False", "0.5"]
+
+
+# loads the kernels in a fresh process (lean, as hemosynth's own processes do, or as numba
+# does), then makes a small smear: prints whether numba's linear algebra was imported (only
+# numba's full set-up imports it), the smear's digest, and then what a function compiled
+# afterwards (arrays, strings: numba's full set-up) returns
+_LOAD = """
+import hashlib, sys
+from hemosynth.parallel import warm_up_kernels
+warm_up_kernels(own_process=sys.argv[1] == "lean")
+print("numba.np.linalg" in sys.modules)
+from hemosynth.dataset import make_smear
+from tests.helpers import small_config, tiny_pool
+image, _ = make_smear(small_config(count=1), tiny_pool(), 0)
+print(hashlib.sha256(image.tobytes()).hexdigest())
+import numba, numpy as np
+@numba.njit
+def f(n):
+    return np.linalg.norm(np.arange(n) * 1.0), str(n)
+norm, text = f(3)
+print(round(float(norm), 4), text)
+"""
+
+
+def test_kernels_loaded_lean_make_the_same_smear_and_numba_still_compiles():
+    root = str(Path(__file__).resolve().parents[1])
+
+    def run(mode: str) -> list[str]:
+        return subprocess.run([sys.executable, "-c", _LOAD, mode], capture_output=True,
+                              text=True, check=True, timeout=600, cwd=root,
+                              env={**os.environ, "PYTHONPATH": root}).stdout.split()
+
+    full = run("full")  # also fills numba's cache, should it be cold
+    lean = run("lean")
+    assert full[0] == "True" and lean[0] == "False"  # lean: numba's full set-up skipped
+    assert lean[1] == full[1]  # the same smear, byte for byte
+    assert lean[2:] == full[2:] == ["2.2361", "3"]
+
+
+def test_lean_cache_loads_restores_numbas_loader():
+    from numba.core.caching import Cache
+
+    from hemosynth.smear.jitload import lean_cache_loads
+
+    before = Cache.load_overload
+    with lean_cache_loads() as lean:
+        assert lean and Cache.load_overload is not before
+    assert Cache.load_overload is before
 
 
 def test_a_library_callers_kernels_load_with_numbas_blas_probe_as_usual():

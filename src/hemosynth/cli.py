@@ -105,10 +105,11 @@ def generate(
     from .parallel import retain_freed_memory, settle_garbage_collector, warm_up_kernels
 
     # a local multi-process run's fork server loads the kernels for its workers, in the
-    # background; otherwise this process makes the smears (or hands the kernels to dask)
-    if not start_server(min(workers or usable_cores(), cfg.count), executor):
-        with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
-            warm_up_kernels(hide_blas_probe=True)  # this process is hemosynth's own
+    # background, while this process loads its own: it makes smears itself while the server
+    # starts (or all of them with one worker, or hands the kernels to dask)
+    start_server(min(workers or usable_cores(), cfg.count), executor)
+    with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
+        warm_up_kernels(own_process=True)  # this process is hemosynth's own
     retain_freed_memory()  # this process makes the smears itself when --workers is 1
     settle_garbage_collector()
     with Progress(

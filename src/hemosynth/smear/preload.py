@@ -2,8 +2,9 @@
 imports this module (see :func:`hemosynth.parallel.mp_context`), so that every worker it forks
 starts with the kernels in memory instead of loading them from the disk cache itself.
 
-Import it only for that effect. While the kernels load, numba's probe for scipy's BLAS is
-answered "absent" (:func:`~hemosynth.parallel.warm_up_kernels` with ``hide_blas_probe``). Then
+Import it only for that effect. The kernels load as in any process hemosynth owns
+(:func:`~hemosynth.parallel.warm_up_kernels` with ``own_process``: without numba's full
+set-up, and with its probe for scipy's BLAS answered "absent"). Then
 every object the server holds is moved out of the garbage collector's reach
 (:func:`~hemosynth.parallel.settle_garbage_collector`, without a last collection), as Python's
 documentation of ``gc.freeze`` advises before forking: the workers' own collections then
@@ -13,5 +14,5 @@ them into every worker.
 
 from ..parallel import settle_garbage_collector, warm_up_kernels
 
-warm_up_kernels(hide_blas_probe=True)
+warm_up_kernels(own_process=True)
 settle_garbage_collector(collect=False)

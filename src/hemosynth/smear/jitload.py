@@ -1,0 +1,80 @@
+"""Loading the compiled kernels from numba's disk cache quickly, in processes hemosynth owns.
+
+Before numba loads a cached function, it refreshes its target context: it imports and installs
+every implementation it can compile (about 40 modules, from strings to linear algebra), which
+is about half of the time to load hemosynth's kernels (0.24 s -> 0.13 s on the development
+machine). Loading machine code from the cache needs only numba's runtime (NRT, for the arrays
+the kernels allocate) and its builtin registry. :func:`lean_cache_loads` loads with those
+alone; numba's full set-up still happens when anything is compiled (numba's compiler refreshes
+both contexts before it compiles), so a cache miss, or a new signature, compiles as usual.
+
+numba's probe for scipy's BLAS is the other avoidable cost: :func:`hidden_blas_probe`.
+
+Both are for processes hemosynth owns (the fork server of the local workers, the ``generate``
+command), through :func:`hemosynth.parallel.warm_up_kernels`; never for a library caller's.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: the module that numba imports to probe for BLAS when it first loads its array functions
+BLAS_PROBE = "scipy.linalg.cython_blas"
+
+
+@contextmanager
+def hidden_blas_probe() -> Iterator[None]:
+    """Answer numba's probe for scipy's BLAS "absent" within the block.
+
+    numba imports ``scipy.linalg`` to look for BLAS the first time it loads its array
+    functions: about 0.2-0.35 s. No kernel of hemosynth uses BLAS; numba's only use of the
+    answer is to compile ``np.correlate`` and ``np.convolve`` with a loop of its own instead
+    of BLAS in this process. The probe's module is hidden for the block only, and only if
+    nothing has imported it yet: ``scipy.linalg`` (and numba's ``np.dot``, which asks again
+    when compiled) import normally afterwards.
+    """
+    hide = BLAS_PROBE not in sys.modules
+    if hide:
+        sys.modules[BLAS_PROBE] = None  # an import of it now fails at once, without scipy
+    try:
+        yield
+    finally:
+        if hide and sys.modules.get(BLAS_PROBE, 0) is None:
+            del sys.modules[BLAS_PROBE]
+
+
+@contextmanager
+def lean_cache_loads() -> Iterator[bool]:
+    """Within the block, numba loads cached functions after initialising only its runtime and
+    builtin registry, not its full target context (see the module docstring).
+
+    Yields whether the lean loading is in force: False where this numba lacks what it
+    replaces (``Cache.load_overload`` and its helpers), in which case numba loads as usual.
+    Not thread-safe: for a process's start, before it runs threads that compile.
+    """
+    try:
+        from numba.core.caching import Cache
+        from numba.core.imputils import builtin_registry
+        from numba.core.runtime import rtsys
+
+        original = Cache.__dict__["load_overload"]
+        Cache._load_overload  # noqa: B018 - what the replacement calls must exist
+        Cache._guard_against_spurious_io_errors  # noqa: B018
+    except (ImportError, AttributeError, KeyError):  # pragma: no cover - another numba
+        yield False
+        return
+
+    def load_overload(self, sig, target_context):
+        rtsys.initialize(target_context)  # the runtime the cached code calls into
+        target_context.install_registry(builtin_registry)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+        return None  # pragma: no cover - an I/O error numba swallows: not found, as numba
+
+    Cache.load_overload = load_overload
+    try:
+        yield True
+    finally:
+        Cache.load_overload = original
