@@ -13,7 +13,10 @@ package's bytecode is written first, as installing it does (:func:`compile_bytec
 Usage::
 
     python benchmarks/throughput.py [--smears 200] [--workers 2[,4,...]] [--pool atlas|FOLDER]
-                                    [--prepared warm|off] [--reps 1]
+                                    [--prepared warm|off] [--reps 1] [--no-single]
+
+``--no-single`` skips the 1-process floor and the 1-worker run (and the speed-ups): for
+before/after runs on a lent machine that compare the many-worker ratio only.
 """
 
 from __future__ import annotations
@@ -120,6 +123,12 @@ def floor_seconds(n: int, workers: int, kind: str = "card") -> float:
     processes."""
     if workers == 1:
         return _encode_many(n, kind)
+    import cv2
+
+    # the processes are forked from this one, which may have run OpenCV's thread pool (making
+    # the smear floor's images): with one thread they never touch the pool's state, which a
+    # fork leaves locked
+    cv2.setNumThreads(1)
     parts = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
         ex.submit(int, 0).result()  # start the workers before timing
@@ -219,6 +228,8 @@ def main() -> None:
                     "the cache is switched off, every worker prepares the sprites it meets")
     ap.add_argument("--reps", type=int, default=1,
                     help="repeat every measurement this many times; the table shows medians")
+    ap.add_argument("--no-single", action="store_true",
+                    help="skip the 1-process floor and the 1-worker run")
     args = ap.parse_args()
     n = args.smears
     ks = [int(k) for k in str(args.workers).split(",") if int(k) > 1]
@@ -230,16 +241,17 @@ def main() -> None:
 
     IMAGES["card"] = [textured_card()]
     IMAGES["smears"] = generated_smears(pool_spec=args.pool)
+    every = ks if args.no_single else [1, *ks]
     reps = []  # each repetition measures every floor and every run again
     for _ in range(args.reps):
-        floors = {k: (floor_seconds(n, k), floor_seconds(n, k, "smears")) for k in [1, *ks]}
-        runs = {k: generate_seconds(n, k, args.pool) for k in [1, *ks]}
+        floors = {k: (floor_seconds(n, k), floor_seconds(n, k, "smears")) for k in every}
+        runs = {k: generate_seconds(n, k, args.pool) for k in every}
         reps.append((floors, runs))
     med = statistics.median
     floors = {k: (med(r[0][k][0] for r in reps), med(r[0][k][1] for r in reps))
-              for k in [1, *ks]}
+              for k in every}
     runs = {k: (med(r[1][k][0] for r in reps), max(r[1][k][1] for r in reps))
-            for k in [1, *ks]}
+            for k in every}
     print(f"{n} smears of 2592x1944 px, paper counts, pool {args.pool}; JPEG quality 95; "
           f"prepared-sprite cache {args.prepared}"
           + (f"; medians of {args.reps} repetitions" if args.reps > 1 else ""))
@@ -255,14 +267,14 @@ def main() -> None:
         fc, fs = floors[k]
         who = "1 worker" if k == 1 else f"{k} workers"
         print(f"generate, {who} | {g:.1f} | {n / g:.2f} | {g / fc:.1f} | {g / fs:.1f} | {m:.0f}")
-    g1 = runs[1][0]
     for k in ks:
         gk = runs[k][0]
-        print(f"\nspeed-up 1 -> {k} workers: {g1 / gk:.2f}x; {k}-worker generation is "
+        speed = "" if args.no_single else f"speed-up 1 -> {k} workers: {runs[1][0] / gk:.2f}x; "
+        print(f"\n{speed}{k}-worker generation is "
               f"{gk / floors[k][0]:.1f}x the {k}-process floor of the test card and "
               f"{gk / floors[k][1]:.1f}x that of the generated smears")
     if args.reps > 1:  # each repetition's own ratio: floor and run measured minutes apart
-        for k in [1, *ks]:
+        for k in every:
             ratios = [r[1][k][0] / r[0][k][0] for r in reps]
             print(f"x card floor, {k} worker(s), by repetition: "
                   f"{', '.join(f'{x:.2f}' for x in ratios)} (median {med(ratios):.2f})")
