@@ -60,15 +60,24 @@ def bench_config(n: int, pool_spec: str):
 
 
 def compile_bytecode() -> None:
-    """Write the bytecode of the hemosynth package being timed (``__pycache__``), as installing
-    it does. Where ``PYTHONDONTWRITEBYTECODE`` is set (this project's dev machine), Python
-    never writes it on import, and the fork server compiled hemosynth's modules from source in
-    every run (about 70 ms before the first worker)."""
+    """Write the bytecode (``__pycache__``) of the hemosynth package being timed and of every
+    module a run imports (numpy, numba, OpenCV's Python part...), as installing them with pip
+    does. Where ``PYTHONDONTWRITEBYTECODE`` is set (this project's dev machine and the lent
+    machines), Python never writes it on import: the fork server compiled hemosynth's modules
+    from source in every run (about 70 ms before the first worker), and on the lent machines,
+    whose environment holds no bytecode for numpy and numba, theirs too (importing numpy took
+    0.2-0.3 s there). A folder that is not writable is left as it is."""
     import compileall
+    import subprocess
+    import sys
 
     import hemosynth
 
     compileall.compile_dir(Path(hemosynth.__file__).parent, quiet=1)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", "import hemosynth.dataset, hemosynth.parallel\n"
+                    "from hemosynth.parallel import warm_up_kernels\nwarm_up_kernels()"],
+                   env=env, check=True)
 
 
 def warm_prepared(pool_spec: str) -> None:
