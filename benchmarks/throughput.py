@@ -269,19 +269,19 @@ def main() -> None:
     print("--- | --- | --- | --- | --- | ---")
     for k, (fc, fs) in floors.items():
         procs = "1 process" if k == 1 else f"{k} processes"
-        print(f"JPEG encode only (test card), {procs} | {fc:.1f} | {n / fc:.1f} | 1.0 | - | -")
-        print(f"JPEG encode only (generated smears), {procs} | {fs:.1f} | {n / fs:.1f} | - "
+        print(f"JPEG encode only (test card), {procs} | {fc:.2f} | {n / fc:.1f} | 1.0 | - | -")
+        print(f"JPEG encode only (generated smears), {procs} | {fs:.2f} | {n / fs:.1f} | - "
               "| 1.0 | -")
     for k, (g, m) in runs.items():
         fc, fs = floors[k]
         who = "1 worker" if k == 1 else f"{k} workers"
-        print(f"generate, {who} | {g:.1f} | {n / g:.2f} | {g / fc:.1f} | {g / fs:.1f} | {m:.0f}")
+        print(f"generate, {who} | {g:.2f} | {n / g:.2f} | {g / fc:.2f} | {g / fs:.2f} | {m:.0f}")
     for k in ks:
         gk = runs[k][0]
         speed = "" if args.no_single else f"speed-up 1 -> {k} workers: {runs[1][0] / gk:.2f}x; "
         print(f"\n{speed}{k}-worker generation is "
-              f"{gk / floors[k][0]:.1f}x the {k}-process floor of the test card and "
-              f"{gk / floors[k][1]:.1f}x that of the generated smears")
+              f"{gk / floors[k][0]:.2f}x the {k}-process floor of the test card and "
+              f"{gk / floors[k][1]:.2f}x that of the generated smears")
     if args.reps > 1:  # each repetition's own ratio: floor and run measured minutes apart
         for k in every:
             ratios = [r[1][k][0] / r[0][k][0] for r in reps]
