@@ -117,18 +117,21 @@ def test_fork_server_preload_loads_the_kernels_freezes_and_leaves_scipy_linalg_a
     assert out == ["True", "True", "False", "False", "0.5"]
 
 
-# loads the kernels in a fresh process (lean, as hemosynth's own processes do, or as numba
-# does), then makes a small smear: prints whether numba's linear algebra was imported (only
-# numba's full set-up imports it), the smear's digest, and then what a function compiled
-# afterwards (arrays, strings: numba's full set-up) returns
+# in a fresh process, loads the kernels as hemosynth does ("lean": warm_up_kernels) or leaves
+# them to numba (loaded at their first call), makes a small smear and then compiles a new
+# function (arrays, strings: numba's full set-up). Prints whether numba's linear algebra
+# (imported only by its full set-up) was imported after the warm-up and after the smear, the
+# smear's digest, and what the new function returns
 _LOAD = """
 import hashlib, sys
-from hemosynth.parallel import warm_up_kernels
-warm_up_kernels(own_process=sys.argv[1] == "lean")
-print("numba.np.linalg" in sys.modules)
+if sys.argv[1] == "lean":
+    from hemosynth.parallel import warm_up_kernels
+    warm_up_kernels()
+    print("numba.np.linalg" in sys.modules)
 from hemosynth.dataset import make_smear
 from tests.helpers import small_config, tiny_pool
 image, _ = make_smear(small_config(count=1), tiny_pool(), 0)
+print("numba.np.linalg" in sys.modules)
 print(hashlib.sha256(image.tobytes()).hexdigest())
 import numba, numpy as np
 @numba.njit
@@ -147,31 +150,56 @@ def test_kernels_loaded_lean_make_the_same_smear_and_numba_still_compiles():
                               text=True, check=True, timeout=600, cwd=root,
                               env={**os.environ, "PYTHONPATH": root}).stdout.split()
 
-    full = run("full")  # also fills numba's cache, should it be cold
+    numba_way = run("numba")  # also fills numba's cache, should it be cold
     lean = run("lean")
-    assert full[0] == "True" and lean[0] == "False"  # lean: numba's full set-up skipped
-    assert lean[1] == full[1]  # the same smear, byte for byte
-    assert lean[2:] == full[2:] == ["2.2361", "3"]
+    assert numba_way[0] == "True"  # numba's own loading sets it up in full
+    # the warm-up loads every kernel a smear calls, each without the full set-up
+    assert lean[:2] == ["False", "False"]
+    assert lean[2] == numba_way[1]  # the same smear, byte for byte
+    assert lean[3:] == numba_way[2:] == ["2.2361", "3"]
 
 
-def test_lean_cache_loads_restores_numbas_loader():
+def test_lean_cache_loads_touches_only_the_given_modules_functions_and_restores_them():
     from numba.core.caching import Cache
 
+    from hemosynth.smear import kernels, sprite
     from hemosynth.smear.jitload import lean_cache_loads
 
-    before = Cache.load_overload
-    with lean_cache_loads() as lean:
-        assert lean and Cache.load_overload is not before
-    assert Cache.load_overload is before
+    ours, other = kernels._optics._cache, sprite._premultiply._cache
+    with lean_cache_loads([kernels]) as lean:
+        assert lean
+        assert ours.load_overload.__func__ is not Cache.load_overload
+        assert other.load_overload.__func__ is Cache.load_overload
+    assert ours.load_overload.__func__ is Cache.load_overload
+    assert "load_overload" not in vars(ours)
 
 
-def test_a_library_callers_kernels_load_with_numbas_blas_probe_as_usual():
+def test_the_blas_probe_is_hidden_only_in_hemosynths_own_processes(monkeypatch):
     pytest.importorskip("scipy")
-    code = ("import sys\nfrom hemosynth.parallel import warm_up_kernels\nwarm_up_kernels()\n"
-            "print('scipy.linalg' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=300).stdout.split()
-    assert out == ["True"]  # only hemosynth's own processes hide the probe
+    import contextlib
+    import importlib
+
+    from hemosynth import parallel
+    from hemosynth.smear import jitload
+
+    with jitload.hidden_blas_probe():
+        if jitload.BLAS_PROBE not in {m for m, v in sys.modules.items() if v is not None}:
+            with pytest.raises(ImportError):
+                importlib.import_module(jitload.BLAS_PROBE)
+    importlib.import_module(jitload.BLAS_PROBE)  # afterwards it imports as usual
+
+    entered = []
+
+    @contextlib.contextmanager
+    def spy():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(jitload, "hidden_blas_probe", spy)
+    parallel.warm_up_kernels()
+    assert entered == []  # a library caller's process: numba probes as usual
+    parallel.warm_up_kernels(own_process=True)
+    assert entered == [True]
 
 
 # a fresh process (no fork server yet) makes 12 smears with 2 workers: prints the indices this

@@ -10,15 +10,18 @@ both contexts before it compiles), so a cache miss, or a new signature, compiles
 
 numba's probe for scipy's BLAS is the other avoidable cost: :func:`hidden_blas_probe`.
 
-Both are for processes hemosynth owns (the fork server of the local workers, the ``generate``
-command), through :func:`hemosynth.parallel.warm_up_kernels`; never for a library caller's.
+:func:`hemosynth.parallel.warm_up_kernels` loads hemosynth's kernels lean in every process;
+it hides the probe only in processes hemosynth owns (the fork server of the local workers, the
+``generate`` command), never in a library caller's: there numba probes as usual, when it first
+sets itself up in full (at its first compilation).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import MethodType, ModuleType
 
 #: the module that numba imports to probe for BLAS when it first loads its array functions
 BLAS_PROBE = "scipy.linalg.cython_blas"
@@ -46,23 +49,26 @@ def hidden_blas_probe() -> Iterator[None]:
 
 
 @contextmanager
-def lean_cache_loads() -> Iterator[bool]:
-    """Within the block, numba loads cached functions after initialising only its runtime and
-    builtin registry, not its full target context (see the module docstring).
+def lean_cache_loads(modules: Iterable[ModuleType]) -> Iterator[bool]:
+    """Within the block, the compiled functions defined in ``modules`` load from numba's disk
+    cache after initialising only numba's runtime and builtin registry, not its full target
+    context (see the module docstring).
 
-    Yields whether the lean loading is in force: False where this numba lacks what it
-    replaces (``Cache.load_overload`` and its helpers), in which case numba loads as usual.
-    Not thread-safe: for a process's start, before it runs threads that compile.
+    Only those functions' caches change, and only for the block: other code's numba functions,
+    in this or other threads, load as numba loads them. Yields whether the lean loading is in
+    force: False where this numba lacks what it replaces (``Cache.load_overload`` and its
+    helpers), in which case numba loads as usual.
     """
     try:
         from numba.core.caching import Cache
+        from numba.core.dispatcher import Dispatcher
         from numba.core.imputils import builtin_registry
         from numba.core.runtime import rtsys
 
-        original = Cache.__dict__["load_overload"]
-        Cache._load_overload  # noqa: B018 - what the replacement calls must exist
+        Cache.load_overload  # noqa: B018 - what the replacement stands for, and calls, must exist
+        Cache._load_overload  # noqa: B018
         Cache._guard_against_spurious_io_errors  # noqa: B018
-    except (ImportError, AttributeError, KeyError):  # pragma: no cover - another numba
+    except (ImportError, AttributeError):  # pragma: no cover - another numba
         yield False
         return
 
@@ -73,8 +79,12 @@ def lean_cache_loads() -> Iterator[bool]:
             return self._load_overload(sig, target_context)
         return None  # pragma: no cover - an I/O error numba swallows: not found, as numba
 
-    Cache.load_overload = load_overload
+    caches = [f._cache for m in modules for f in vars(m).values()
+              if isinstance(f, Dispatcher) and isinstance(getattr(f, "_cache", None), Cache)]
+    for cache in caches:
+        cache.load_overload = MethodType(load_overload, cache)
     try:
         yield True
     finally:
-        Cache.load_overload = original
+        for cache in caches:
+            vars(cache).pop("load_overload", None)
