@@ -1,4 +1,4 @@
-"""Loading the compiled kernels from numba's disk cache quickly, in processes hemosynth owns.
+"""Loading hemosynth's compiled kernels from numba's disk cache quickly.
 
 Before numba loads a cached function, it refreshes its target context: it imports and installs
 every implementation it can compile (about 40 modules, from strings to linear algebra), which
