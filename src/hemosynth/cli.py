@@ -109,7 +109,7 @@ def generate(
     # starts (or all of them with one worker, or hands the kernels to dask)
     start_server(min(workers or usable_cores(), cfg.count), executor)
     with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
-        warm_up_kernels(own_process=True)  # this process is hemosynth's own
+        warm_up_kernels()
     retain_freed_memory()  # this process makes the smears itself when --workers is 1
     settle_garbage_collector()
     with Progress(

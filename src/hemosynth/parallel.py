@@ -126,31 +126,19 @@ def retain_freed_memory() -> bool:
                 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-def warm_up_kernels(own_process: bool = False) -> None:
+def warm_up_kernels() -> None:
     """Compile the numba kernels, or load them from their disk cache, in this process.
 
     Called before worker processes start: the first compilation (a few seconds) happens once
     and writes the cache, and each worker then only loads it. Cached kernels load without
-    numba's full set-up (:func:`~hemosynth.smear.jitload.lean_cache_loads`): about 0.13 s
-    instead of 0.24 s on the development machine.
-
-    Parameters
-    ----------
-    own_process : bool
-        This process is one hemosynth owns (the fork server, the ``generate`` command), not a
-        library caller's: numba's probe for scipy's BLAS is answered "absent" while the
-        kernels load (:func:`~hemosynth.smear.jitload.hidden_blas_probe`; it matters when they
-        are compiled).
+    numba's full set-up (:func:`~hemosynth.smear.jitload.lean_cache_loads`): about 0.13 s on
+    the development machine, against 0.24 s, or 0.45-0.65 s with the probe for scipy's BLAS
+    that numba's full set-up makes.
     """
-    from contextlib import ExitStack
-
     from .smear import gridjit, kernels, render, sprite, warp
-    from .smear.jitload import hidden_blas_probe, lean_cache_loads
+    from .smear.jitload import lean_cache_loads
 
-    with ExitStack() as stack:
-        if own_process:
-            stack.enter_context(hidden_blas_probe())
-        stack.enter_context(lean_cache_loads([gridjit, kernels, render, sprite, warp]))
+    with lean_cache_loads([gridjit, kernels, render, sprite, warp]):
         gridjit.warm_up()
         kernels.warm_up()
         warp.warm_up()

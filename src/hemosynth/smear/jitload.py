@@ -8,44 +8,17 @@ the kernels allocate) and its builtin registry. :func:`lean_cache_loads` loads w
 alone; numba's full set-up still happens when anything is compiled (numba's compiler refreshes
 both contexts before it compiles), so a cache miss, or a new signature, compiles as usual.
 
-numba's probe for scipy's BLAS is the other avoidable cost: :func:`hidden_blas_probe`.
-
-:func:`hemosynth.parallel.warm_up_kernels` loads hemosynth's kernels lean in every process;
-it hides the probe only in processes hemosynth owns (the fork server of the local workers, the
-``generate`` command), never in a library caller's: there numba probes as usual, when it first
-sets itself up in full (at its first compilation).
+:func:`hemosynth.parallel.warm_up_kernels` loads hemosynth's kernels this way in every
+process. numba's probe for scipy's BLAS (an import of ``scipy.linalg``, 0.2-0.35 s), which its
+full set-up makes, then no longer happens while they load; it happens, as usual, at the
+process's first compilation, if any.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import MethodType, ModuleType
-
-#: the module that numba imports to probe for BLAS when it first loads its array functions
-BLAS_PROBE = "scipy.linalg.cython_blas"
-
-
-@contextmanager
-def hidden_blas_probe() -> Iterator[None]:
-    """Answer numba's probe for scipy's BLAS "absent" within the block.
-
-    numba imports ``scipy.linalg`` to look for BLAS the first time it loads its array
-    functions: about 0.2-0.35 s. No kernel of hemosynth uses BLAS; numba's only use of the
-    answer is to compile ``np.correlate`` and ``np.convolve`` with a loop of its own instead
-    of BLAS in this process. The probe's module is hidden for the block only, and only if
-    nothing has imported it yet: ``scipy.linalg`` (and numba's ``np.dot``, which asks again
-    when compiled) import normally afterwards.
-    """
-    hide = BLAS_PROBE not in sys.modules
-    if hide:
-        sys.modules[BLAS_PROBE] = None  # an import of it now fails at once, without scipy
-    try:
-        yield
-    finally:
-        if hide and sys.modules.get(BLAS_PROBE, 0) is None:
-            del sys.modules[BLAS_PROBE]
 
 
 @contextmanager
