@@ -74,7 +74,7 @@ def generate(
     from .server import start_server, usable_cores
 
     # a multi-worker run's fork server first: its start (it imports hemosynth and loads the
-    # kernels, ~0.7 s) then overlaps this process's own imports and set-up below (the count is
+    # kernels, ~0.5 s) then overlaps this process's own imports and set-up below (the count is
     # not known yet when it comes from a config file)
     start_server(min(workers or usable_cores(), count if count is not None else 2), executor)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -104,10 +104,9 @@ def generate(
         cfg = cfg.replace(**overrides)
     from .parallel import retain_freed_memory, settle_garbage_collector, warm_up_kernels
 
-    # a local multi-process run's fork server loads the kernels for its workers, in the
-    # background, while this process loads its own: it makes smears itself while the server
-    # starts (or all of them with one worker, or hands the kernels to dask)
-    start_server(min(workers or usable_cores(), cfg.count), executor)
+    # a multi-worker run's fork server (started above) loads the kernels for its workers, in
+    # the background, while this process loads its own: it makes smears itself while the
+    # server starts (or all of them with one worker, or hands the kernels to dask)
     with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
         warm_up_kernels()
     retain_freed_memory()  # this process makes the smears itself when --workers is 1

@@ -157,7 +157,7 @@ def run_local(
     yields each smear's :func:`~hemosynth.dataset.digest` as it is done.
 
     While the fork server starts (it imports hemosynth and loads the compiled kernels: about
-    0.7 s before the first worker exists), this process makes smears itself, from the end of
+    0.5 s before the first worker exists), this process makes smears itself, from the end of
     ``indices`` (see :class:`_Feeder`).
     """
     if not indices:

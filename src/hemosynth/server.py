@@ -2,7 +2,7 @@
 
 This module imports nothing heavy (no numpy, numba or OpenCV), so that the ``generate`` command
 can start the server before its own imports: the server's start (it imports hemosynth and
-loads the compiled kernels, about 0.7 s) then overlaps them.
+loads the compiled kernels, about 0.5 s) then overlaps them.
 :mod:`hemosynth.parallel` runs the workers.
 """
 
@@ -33,7 +33,7 @@ def mp_context(
 def start_server(workers: int, executor: str = "local") -> bool:
     """Start the fork server of a local multi-process run now, in the background.
 
-    The server imports hemosynth and loads the compiled kernels (about 1 s) before it forks
+    The server imports hemosynth and loads the compiled kernels (about 0.5 s) before it forks
     the first worker; started before this process's own set-up (such as the ``generate``
     command's set-up), the two overlap. ``workers`` as for
     :func:`~hemosynth.dataset.generate_dataset` (0: every usable core). Returns whether a

@@ -4,11 +4,10 @@ starts with the kernels in memory instead of loading them from the disk cache it
 
 Import it only for that effect. The kernels load without numba's full set-up
 (:func:`~hemosynth.parallel.warm_up_kernels`). Then every object the server holds is moved
-out of the garbage collector's reach
-(:func:`~hemosynth.parallel.settle_garbage_collector`, without a last collection), as Python's
-documentation of ``gc.freeze`` advises before forking: the workers' own collections then
-neither scan those objects (about 45 ms a worker) nor write to their pages, which would copy
-them into every worker.
+out of the garbage collector's reach (:func:`~hemosynth.parallel.settle_garbage_collector`,
+without a last collection), as Python's documentation of ``gc.freeze`` advises before
+forking: the workers' own collections then neither scan those objects (about 45 ms a worker)
+nor write to their pages, which would copy them into every worker.
 """
 
 from ..parallel import settle_garbage_collector, warm_up_kernels
