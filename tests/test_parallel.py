@@ -110,10 +110,32 @@ print(float(scipy.linalg.solve(np.eye(2) * 2.0, np.ones(2))[0]))
 
 
 def test_fork_server_preload_loads_the_kernels_freezes_and_leaves_scipy_linalg_alone():
+    """With numba's JIT (the library switched off)."""
     pytest.importorskip("scipy")
     out = subprocess.run([sys.executable, "-c", _PRELOAD], capture_output=True, text=True,
-                         check=True, timeout=300).stdout.split()
+                         check=True, timeout=300,
+                         env={**os.environ, "HEMOSYNTH_AOT": "0"}).stdout.split()
     assert out == ["True", "True", "False", "0.5"]
+
+
+# the same with the kernels' library: prints whether it runs the kernels, whether the imported
+# objects were frozen, and whether numba was imported at all
+_PRELOAD_AOT = """
+import gc, sys
+import hemosynth.smear.preload
+from hemosynth.smear import jit
+print(jit.ahead_of_time(), gc.get_freeze_count() > 10_000, "numba" in sys.modules)
+"""
+
+
+def test_fork_server_preload_with_the_library_never_imports_numba():
+    from hemosynth.smear import aot
+
+    if aot.load() is None:
+        pytest.skip("the kernels' library is not built here (see test_aot.py)")
+    out = subprocess.run([sys.executable, "-c", _PRELOAD_AOT], capture_output=True, text=True,
+                         check=True, timeout=300).stdout.split()
+    assert out == ["True", "True", "False"]
 
 
 # in a fresh process, loads the kernels as hemosynth does ("lean": warm_up_kernels) or leaves
@@ -144,16 +166,17 @@ print(round(float(norm), 4), text)
 def test_kernels_loaded_lean_make_the_same_smear_and_numba_still_compiles():
     root = str(Path(__file__).resolve().parents[1])
 
+    env = {**os.environ, "PYTHONPATH": root, "HEMOSYNTH_AOT": "0"}  # numba's JIT
+
     def run(mode: str) -> list[str]:
         return subprocess.run([sys.executable, "-c", _LOAD, mode], capture_output=True,
                               text=True, check=True, timeout=600, cwd=root,
-                              env={**os.environ, "PYTHONPATH": root}).stdout.split()
+                              env=env).stdout.split()
 
     # numba's disk cache filled first, should it be cold: with the warm-up's signatures, then
     # with those a smear calls (a compilation sets numba up in full, as it should)
     subprocess.run([sys.executable, "-c", "from hemosynth.parallel import warm_up_kernels\n"
-                    "warm_up_kernels()"], check=True, timeout=600, cwd=root,
-                   env={**os.environ, "PYTHONPATH": root})
+                    "warm_up_kernels()"], check=True, timeout=600, cwd=root, env=env)
     numba_way = run("numba")
     lean = run("lean")
     assert numba_way[0] == "True"  # numba's own loading sets it up in full
@@ -163,19 +186,25 @@ def test_kernels_loaded_lean_make_the_same_smear_and_numba_still_compiles():
     assert lean[3:] == numba_way[2:] == ["2.2361", "3"]
 
 
+# with numba's JIT: prints whether the lean loading is in force, whether the given module's
+# function and another's are switched inside the block, and whether both are restored after it
+_LEAN_SCOPE = """
+from numba.core.caching import Cache
+from hemosynth.smear import kernels, sprite
+from hemosynth.smear.jitload import lean_cache_loads
+ours, other = kernels._optics._cache, sprite._premultiply._cache
+with lean_cache_loads([kernels]) as lean:
+    print(lean, ours.load_overload.__func__ is not Cache.load_overload,
+          other.load_overload.__func__ is Cache.load_overload)
+print(ours.load_overload.__func__ is Cache.load_overload, "load_overload" not in vars(ours))
+"""
+
+
 def test_lean_cache_loads_touches_only_the_given_modules_functions_and_restores_them():
-    from numba.core.caching import Cache
-
-    from hemosynth.smear import kernels, sprite
-    from hemosynth.smear.jitload import lean_cache_loads
-
-    ours, other = kernels._optics._cache, sprite._premultiply._cache
-    with lean_cache_loads([kernels]) as lean:
-        assert lean
-        assert ours.load_overload.__func__ is not Cache.load_overload
-        assert other.load_overload.__func__ is Cache.load_overload
-    assert ours.load_overload.__func__ is Cache.load_overload
-    assert "load_overload" not in vars(ours)
+    out = subprocess.run([sys.executable, "-c", _LEAN_SCOPE], capture_output=True, text=True,
+                         check=True, timeout=300,
+                         env={**os.environ, "HEMOSYNTH_AOT": "0"}).stdout.split()
+    assert out == ["True"] * 5
 
 
 # a fresh process (no fork server yet) makes 12 smears with 2 workers: prints the indices this

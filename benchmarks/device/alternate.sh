@@ -12,11 +12,17 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/pycocotools-*.whl || exit 3
+python3 -c "import setuptools" 2>/dev/null || python3 -m pip install -q --no-index --no-deps \
+    --no-compile --no-cache-dir --target /tmp/site .whl/setuptools-*.whl  # for numba's pycc
 nproc; grep -m1 "model name" /proc/cpuinfo
+# what building the kernels' ahead-of-time library needs (session 12): a C compiler, Python.h
+(command -v cc gcc; gcc --version | head -1) 2>&1
+python3 -c "import sysconfig, os; p = sysconfig.get_paths()['include']; print(p, os.path.exists(p + '/Python.h'))"
 trees="src $(ls -d .dev/old-src*/ 2>/dev/null | tr '\n' ' ')"
 for t in $trees; do  # compile each tree's kernels once (numba caches them beside the source)
   (cd $t && find . -name __pycache__ -prune -exec rm -rf {} +)
-  PYTHONPATH=/tmp/site:$PWD/$t python3 -c "from hemosynth.parallel import warm_up_kernels; warm_up_kernels()" || exit 4
+  PYTHONPATH=/tmp/site:$PWD/$t python3 -W always -c "from hemosynth.parallel import warm_up_kernels; warm_up_kernels()" || exit 4
+  PYTHONPATH=/tmp/site:$PWD/$t python3 -c "import sys, hemosynth.dataset as d; from hemosynth.smear import jit; print('$t', 'ahead of time:', jit.ahead_of_time(), 'numba imported:', 'numba' in sys.modules)" 2>&1
 done
 if [ "${STARTS:-0}" -gt 0 ]; then
   for i in 1 2; do

@@ -72,11 +72,14 @@ def generate(
 ) -> None:
     """Generate an annotated synthetic smear dataset."""
     from .server import start_server, usable_cores
+    from .smear.aot import needs_build
 
     # a multi-worker run's fork server first: its start (it imports hemosynth and loads the
-    # kernels, ~0.5 s) then overlaps this process's own imports and set-up below (the count is
-    # not known yet when it comes from a config file)
-    start_server(min(workers or usable_cores(), count if count is not None else 2), executor)
+    # kernels, ~0.25 s) then overlaps this process's own imports and set-up below (the count
+    # is not known yet when it comes from a config file); on the first run, once the kernels'
+    # library is built below
+    if not needs_build():
+        start_server(min(workers or usable_cores(), count if count is not None else 2), executor)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from .config import load_config, parse_settings
@@ -107,7 +110,7 @@ def generate(
     # a multi-worker run's fork server (started above) loads the kernels for its workers, in
     # the background, while this process loads its own: it makes smears itself while the
     # server starts (or all of them with one worker, or hands the kernels to dask)
-    with console.status("loading the compiled kernels (the first run compiles them, ~10 s)"):
+    with console.status("loading the compiled kernels (the first run compiles them, ~30 s)"):
         warm_up_kernels()
     retain_freed_memory()  # this process makes the smears itself when --workers is 1
     settle_garbage_collector()

@@ -7,6 +7,8 @@ output does not depend on the executor, the worker count or the order.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -126,23 +128,45 @@ def retain_freed_memory() -> bool:
                 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-def warm_up_kernels() -> None:
-    """Compile the numba kernels, or load them from their disk cache, in this process.
+def warm_up_kernels(build: bool = True) -> None:
+    """Load the compiled kernels in this process, and build the ahead-of-time library if it
+    is missing.
 
-    Called before worker processes start: the first compilation (a few seconds) happens once
-    and writes the cache, and each worker then only loads it. Cached kernels load without
-    numba's full set-up (:func:`~hemosynth.smear.jitload.lean_cache_loads`): about 0.13 s on
-    the development machine, against 0.24 s, or 0.45-0.65 s with the probe for scipy's BLAS
-    that numba's full set-up makes.
+    Where the ahead-of-time library (:mod:`hemosynth.smear.aot`) was loaded, this only runs
+    each kernel once on tiny inputs (about a millisecond). Otherwise numba compiles the kernels,
+    or loads them from its disk cache, before worker processes start: the first compilation (a
+    few seconds) happens once and writes the cache. Cached kernels load without numba's full
+    set-up (:func:`~hemosynth.smear.jitload.lean_cache_loads`): about 0.13 s on the development
+    machine, against 0.24 s, or 0.45-0.65 s with the probe for scipy's BLAS that numba's full
+    set-up makes. With ``build``, the library is built first where it is missing (once, about
+    20 s; :func:`build_kernel_library`).
     """
-    from .smear import gridjit, kernels, render, sprite, warp
-    from .smear.jitload import lean_cache_loads
+    from .smear import gridjit, jit, kernels, render, sprite, warp
 
-    with lean_cache_loads([gridjit, kernels, render, sprite, warp]):
-        gridjit.warm_up()
-        kernels.warm_up()
-        warp.warm_up()
-        render.warm_up()
+    if build:
+        build_kernel_library()
+    if jit.ahead_of_time():
+        loading = contextlib.nullcontext()  # nothing to load, and numba is not imported
+    else:
+        from .smear.jitload import lean_cache_loads
+
+        loading = lean_cache_loads([gridjit, kernels, render, sprite, warp])
+    with loading:
+        for m in (gridjit, kernels, warp, render):
+            m.warm_up()
+
+
+def build_kernel_library() -> None:
+    """Build the ahead-of-time library of the kernels if it is missing, and use it in this
+    process (:func:`hemosynth.smear.jit.ensure_library`); a build that fails is a
+    :class:`~hemosynth.smear.aot.KernelBuildWarning`, and numba's JIT runs the kernels."""
+    from .smear import aot, jit
+
+    problem = jit.ensure_library()
+    if problem is not None:
+        warnings.warn(f"the ahead-of-time kernels could not be built ({problem}); numba "
+                      "compiles them in each process instead (HEMOSYNTH_AOT=0 skips the "
+                      "attempt)", aot.KernelBuildWarning, stacklevel=2)
 
 
 def _batches(indices: list[int], size: int) -> list[list[int]]:
@@ -241,7 +265,7 @@ class _Feeder:
             return
         from .dataset import _Context
 
-        warm_up_kernels()  # lean: about half of numba's own loading at the first call
+        warm_up_kernels(build=False)  # (generate_dataset built the library, if it could)
         ctx = None
         while not self.up.is_set():
             with self.lock:

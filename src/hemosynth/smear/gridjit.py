@@ -12,11 +12,12 @@ candidates: a box found in several of its cells is checked and counted once.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from .jit import kernel
 
-@numba.njit(cache=True)
+
+@kernel(cache=True)
 def span(x0, y0, x1, y1, cell, pad, rows, cols):
     """Grid index ranges (inclusive) covered by a box's interior, clipped to the table.
 
@@ -32,7 +33,7 @@ def span(x0, y0, x1, y1, cell, pad, rows, cols):
     return c0, r0, c1, r1
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel(cache=True, error_model="numpy")
 def check(x0, y0, x1, y1, table, fill, arr, cov, mark, stamp, cell, pad, threshold, cover):
     """Whether one proposal fits, and how many distinct candidates it was checked against.
 
@@ -70,7 +71,7 @@ def check(x0, y0, x1, y1, table, fill, arr, cov, mark, stamp, cell, pad, thresho
     return ok, checks
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel(cache=True, error_model="numpy")
 def first_fit(cands, table, fill, arr, cov, mark, stamp, cell, pad, threshold, cover):
     """The first proposal that fits, checked against the boxes in the cells it covers.
 
@@ -104,7 +105,7 @@ def first_fit(cands, table, fill, arr, cov, mark, stamp, cell, pad, threshold, c
     return -1, k, checks
 
 
-@numba.njit(cache=True)
+@kernel(cache=True)
 def register(i, x0, y0, x1, y1, table, fill, cell, pad):
     """Put box ``i`` in every grid cell its interior covers.
 
@@ -127,7 +128,7 @@ def register(i, x0, y0, x1, y1, table, fill, cell, pad):
     return True
 
 
-@numba.njit(cache=True, error_model="numpy")
+@kernel(cache=True, error_model="numpy")
 def place_cells(u, urow, lo, extent, sizes, inside, covers, first, n, width, height, table,
                 fill, arr, cov, mark, stamp, cell, pad, threshold, out, placed, counts):
     """Place cells ``first, first + 1, ...`` in order, each at its first fitting proposal.

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 
-import numba
 import numpy as np
+
+from .jit import kernel
 
 _U = np.uint64
 
@@ -124,7 +125,7 @@ class SpritePack:
         return len(self.offsets)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _composite(canvas, buf, offsets, shapes, xy, strides):  # pragma: no cover - compiled
     height, width = canvas.shape[0], canvas.shape[1]
     flat = canvas.reshape(height * width * 3)
@@ -171,7 +172,7 @@ def composite_pack(canvas: np.ndarray, pack: SpritePack) -> None:
         _composite(canvas, pack.buf, pack.offsets, pack.shapes, pack.xy, pack.strides)
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+@kernel(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
 def _sum64(values, m):  # pragma: no cover - compiled
     """The float64 sum of ``values[:m]``, in partial sums that vectorise (``reassoc``): not
     in pixel order, but always in the same order, so the result is reproducible."""
@@ -181,7 +182,7 @@ def _sum64(values, m):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
     # pragma: no cover - compiled
     # masks: a flag per sprite pixel (each sprite's from moff), or empty when none are wanted
@@ -247,7 +248,7 @@ def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
     return frac, area
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _field_extents(buf, offsets, shapes, xy, strides, height, width):
     # pragma: no cover - compiled
     n = offsets.shape[0]
@@ -323,7 +324,7 @@ def visibility_pack(
 # -- stain harmonisation ------------------------------------------------------------------------
 
 
-@numba.njit(inline="always")
+@kernel(inline="always")
 def restain_pixel(r, g, b, a, factors):  # pragma: no cover - compiled
     """One premultiplied pixel (alpha ``a`` > 0) re-stained by ``factors``
     (:func:`restain_factors`): its colour unpremultiplied to straight uint8 levels, mapped, and
@@ -343,7 +344,7 @@ def restain_pixel(r, g, b, a, factors):  # pragma: no cover - compiled
             np.uint8(min(int(v2 * cover + half), 255)))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _restain(sprite, factors):  # pragma: no cover - compiled
     h, w = sprite.shape[0], sprite.shape[1]
     n = h * w
@@ -420,7 +421,7 @@ def noise_table(noise_sd: float) -> np.ndarray:
     return np.floor(amp[:, None] * normal_table()[None, :] + 0.5).astype(np.int16)
 
 
-@numba.njit(inline="always")
+@kernel(inline="always")
 def _splitmix(state):  # pragma: no cover - compiled
     state = state + _U(0x9E3779B97F4A7C15)
     z = state
@@ -429,7 +430,7 @@ def _splitmix(state):  # pragma: no cover - compiled
     return state, z ^ (z >> _U(31))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _linear_axis(n_out, n_in):  # pragma: no cover - compiled
     """Source index and weight of a bilinear upsampling axis (half-pixel centres, clamped)."""
     idx = np.zeros(n_out, np.int64)
@@ -448,7 +449,7 @@ def _linear_axis(n_out, n_in):  # pragma: no cover - compiled
     return idx, frac
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _optics(img, blurred, focus, gain_amount, cx, cy, far, noise, seed):
     # pragma: no cover - compiled
     height, width = img.shape[0], img.shape[1]

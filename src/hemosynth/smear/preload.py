@@ -12,5 +12,5 @@ nor write to their pages, which would copy them into every worker.
 
 from ..parallel import settle_garbage_collector, warm_up_kernels
 
-warm_up_kernels()
+warm_up_kernels(build=False)
 settle_garbage_collector(collect=False)

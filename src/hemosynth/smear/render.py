@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
-import numba
 import numpy as np
 
 from ..config import DEFAULT_UM_PER_PX, RenderConfig
 from .appearance import default_appearance
 from .canvas import apply_optics, make_field
+from .jit import kernel
 from .kernels import SpritePack, composite_pack, visibility_pack
 from .sprite import alpha_extent, premultiply, unpremultiply
 from .stain import StainProfile
@@ -70,7 +70,7 @@ def _feather(sprite_p: np.ndarray, radius: float = 1.5) -> np.ndarray:
     return _ramp(np.ascontiguousarray(sprite_p), np.ascontiguousarray(dist), np.float32(radius))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _ramp(sprite_p, dist, radius):  # pragma: no cover - compiled
     """Every channel times ``clip(dist / radius, 0, 1)`` (float32, truncated after + 0.5);
     a pixel of the support never loses all its alpha (the box stays the pasted extent)."""

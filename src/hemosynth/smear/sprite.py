@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 
 import cv2
-import numba
 import numpy as np
+
+from .jit import kernel
 
 
 def premultiply(rgba: np.ndarray) -> np.ndarray:
@@ -20,7 +21,7 @@ def premultiply(rgba: np.ndarray) -> np.ndarray:
     return _premultiply(np.ascontiguousarray(rgba).reshape(h * w * 4)).reshape(h, w, 4)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _premultiply(px):  # pragma: no cover - compiled
     out = np.empty_like(px)
     for k in range(0, px.shape[0], 4):
@@ -96,7 +97,7 @@ def shrink_first(src: np.ndarray, flip: bool, scale: float) -> tuple[np.ndarray,
     return src, flip, scale * w / nw
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def frame_geometry(h, w, angle, flip, scale, cx, cy, r):  # pragma: no cover - compiled
     """The numbers of :func:`affine_frame` (``r < 0``: no bound), compiled so that
     :func:`hemosynth.smear.warp.transform_many` computes a smear's frames with the very same

@@ -28,9 +28,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 
+from .jit import kernel
 from .kernels import SpriteViews, restain_pixel, restain_premultiplied
 from .sprite import centre_pixel, frame_geometry, shrink_first, transform_premultiplied
 
@@ -44,7 +44,7 @@ _LANES = _U(0x00FF00FF00FF00FF)
 MAX_SIDE = 30000
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _inverse(m0, m1, m2, m3, m4, m5):  # pragma: no cover - compiled
     det = m0 * m4 - m1 * m3
     ia, ib, id_, ie = m4 / det, -m1 / det, -m3 / det, m0 / det
@@ -104,7 +104,7 @@ def resample_reference(src: np.ndarray, inv: np.ndarray, ow: int, oh: int) -> np
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _frames(hw, angles, flips, scales, bounds):  # pragma: no cover - compiled
     """:func:`~hemosynth.smear.sprite.affine_frame` of every cell (``bounds[i, 2] < 0``: no
     bound; without a bound the disc covers the whole frame): inverse maps, frames, discs."""
@@ -123,7 +123,7 @@ def _frames(hw, angles, flips, scales, bounds):  # pragma: no cover - compiled
     return inv, frames, discs
 
 
-@numba.njit(inline="always")
+@kernel(inline="always")
 def _spread_one(raw, o, h, w, stain, factors, out):  # pragma: no cover - compiled
     """Source of ``h`` x ``w`` RGBA bytes at ``raw[o:]`` into ``out``: padded with a
     transparent pixel all round, each pixel a 64-bit word with one channel per 16-bit lane;
@@ -146,7 +146,7 @@ def _spread_one(raw, o, h, w, stain, factors, out):  # pragma: no cover - compil
             out[t + 1 + x] = (_U(r) | (_U(g) << _U(16)) | (_U(b) << _U(32)) | (_U(a) << _U(48)))
 
 
-@numba.njit(inline="always")
+@kernel(inline="always")
 def _inside(bx, by, w, h):  # pragma: no cover - compiled
     """Whether the sample at fixed-point ``(bx, by)`` (1/1024 pixel, as in :func:`_resample`)
     has its four neighbours in the source padded by one pixel."""
@@ -154,7 +154,7 @@ def _inside(bx, by, w, h):  # pragma: no cover - compiled
     return xi >= -1 and xi <= w - 1 and yi >= -1 and yi <= h - 1
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _resample(raw, roff, shw, stain, factors, order, starts, inv, frames, discs, out, ooff, ext):
     # pragma: no cover - compiled
     """Resample every cell into its frame of ``out`` (32-bit RGBA words, every word written)
@@ -184,7 +184,7 @@ def _resample(raw, roff, shw, stain, factors, order, starts, inv, frames, discs,
                            taps, weights, i)
 
 
-@numba.njit(inline="always")
+@kernel(inline="always")
 def _resample_cell(src, base, pw, h, w, inv, frames, discs, out, ooff, ext, ax, ay, taps,
                    weights, i):
     """Resample cell ``i`` from the spread source ``src`` (see :func:`_resample`). Each row
