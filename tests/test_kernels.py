@@ -121,6 +121,20 @@ def test_visibility_pack_matches_the_numpy_definition(case):
 
 
 @settings(max_examples=40, deadline=None)
+@given(case=sprite_cases(least=1), band=st.sampled_from([1, 2, 3, 7, 16]))
+def test_visibility_in_bands_of_rows_is_bit_for_bit_one_pass(case, band):
+    _, sprites, xy, _ = case
+    pack = SpritePack.build(sprites, xy)
+    whole = visibility_pack(pack, WIDTH, HEIGHT, masks=True, band=HEIGHT)
+    banded = visibility_pack(pack, WIDTH, HEIGHT, masks=True, band=band)
+    assert whole[0].tobytes() == banded[0].tobytes()
+    assert np.array_equal(whole[1], banded[1])
+    for m, r in zip(whole[2], banded[2], strict=True):
+        assert (m is None) == (r is None)
+        assert m is None or np.array_equal(m, r)
+
+
+@settings(max_examples=40, deadline=None)
 @given(case=sprite_cases())
 def test_field_extents_are_the_alpha_extent_of_each_pasted_window(case):
     _, sprites, xy, _ = case

@@ -182,69 +182,98 @@ def _sum64(values, m):  # pragma: no cover - compiled
     return s
 
 
+#: rows of the field that :func:`_visibility` treats at a time (its transparencies, float32,
+#: then stay in the cache: 64 rows of 2592 pixels are 0.66 MB)
+VISIBILITY_BAND = 64
+
+
 @kernel(cache=True, nogil=True)
-def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff):
+def _visibility(buf, offsets, shapes, xy, strides, height, width, masks, moff, band):
     # pragma: no cover - compiled
-    # masks: a flag per sprite pixel (each sprite's from moff), or empty when none are wanted
+    # masks: a flag per sprite pixel (each sprite's from moff), or empty when none are wanted.
+    # The field is done in bands of rows, top to bottom, each with every sprite in reverse
+    # order: a pixel meets the sprites that cover it in the same order as in one pass over the
+    # field, and a sprite's rows come in the same order, so every product and every sum is the
+    # same as in one pass (the transparencies of a band stay in the cache)
     want = masks.shape[0] > 0
     n = offsets.shape[0]
     frac = np.zeros(n)
     area = np.zeros(n, np.int64)
-    trans = np.ones(height * width, np.float32)
-    one = np.float32(1.0)
-    half = np.float32(0.5)
-    d255 = np.float32(255.0)
-    contrib = np.empty(width, np.float32)
-    for i in range(n - 1, -1, -1):
+    seen = np.zeros(n)
+    count = np.zeros(n, np.int64)
+    inner = np.zeros(n, np.int64)
+    mass = np.zeros(n, np.int64)  # the alpha sum of a sprite not wholly inside the field
+    skip = np.zeros(n, np.bool_)
+    for i in range(n):
         h, w = shapes[i, 0], shapes[i, 1]
         x0, y0 = xy[i, 0], xy[i, 1]
-        o = offsets[i]
-        rs = strides[i]
         cx0, cx1 = max(x0, 0), min(x0 + w, width)
         cy0, cy1 = max(y0, 0), min(y0 + h, height)
         if cx0 >= cx1 or cy0 >= cy1:
+            skip[i] = True
             continue
-        mass = 0  # the sprite's alpha sum: summed below where it is wholly inside the field
         if cx1 - cx0 < w or cy1 - cy0 < h:
+            o, rs = offsets[i], strides[i]
             for r in range(h):
                 for k in range(w):
-                    mass += np.int64(buf[_U(o + r * rs + 4 * k + 3)])
-            if mass == 0:
+                    mass[i] += np.int64(buf[_U(o + r * rs + 4 * k + 3)])
+            skip[i] = mass[i] == 0
+    one = np.float32(1.0)
+    half = np.float32(0.5)
+    d255 = np.float32(255.0)
+    trans = np.empty(band * width, np.float32)
+    contrib = np.empty(width, np.float32)
+    for b0 in range(0, height, band):
+        b1 = min(b0 + band, height)
+        trans[: (b1 - b0) * width] = one
+        for i in range(n - 1, -1, -1):
+            if skip[i]:
                 continue
-        seen = 0.0
-        count = 0
-        inner = 0
-        m = cx1 - cx0
-        for y in range(cy0, cy1):
-            # unsigned: no wraparound checks; the alpha byte of the row's first pixel in buf,
-            # its flag in masks and its place in trans
-            p = _U(o + (y - y0) * rs + (cx0 - x0) * 4 + 3)
-            k = _U(moff[i] + (y - y0) * w + (cx0 - x0))
-            q = _U(y * width + cx0)
-            # without branches (alpha 0 gives 0 and keeps t, alpha 255 gives t and leaves 0,
-            # exactly), then the sums in pixel order
-            for j in range(m):
-                a8 = buf[p + _U(4 * j)]
-                inner += np.int64(a8)
-                a = np.float32(a8) / d255
-                t = trans[q + _U(j)]
-                contrib[j] = a * t
-                trans[q + _U(j)] = t * (one - a)
-            seen += _sum64(contrib, m)
-            if want:
-                for j in range(m):
-                    if contrib[j] >= half:
-                        count += 1
-                        masks[k + _U(j)] = 1
-            else:
-                for j in range(m):
-                    count += np.int64(contrib[j] >= half)
-        if mass == 0:
-            mass = inner
-            if mass == 0:
+            h, w = shapes[i, 0], shapes[i, 1]
+            x0, y0 = xy[i, 0], xy[i, 1]
+            ry0, ry1 = max(y0, b0), min(y0 + h, b1)
+            if ry0 >= ry1:
                 continue
-        frac[i] = seen / (mass / 255.0)
-        area[i] = count
+            cx0, cx1 = max(x0, 0), min(x0 + w, width)
+            o = offsets[i]
+            rs = strides[i]
+            m = cx1 - cx0
+            s = seen[i]
+            c = count[i]
+            t_in = inner[i]
+            for y in range(ry0, ry1):
+                # unsigned: no wraparound checks; the alpha byte of the row's first pixel in
+                # buf, its flag in masks and its place in trans
+                p = _U(o + (y - y0) * rs + (cx0 - x0) * 4 + 3)
+                k = _U(moff[i] + (y - y0) * w + (cx0 - x0))
+                q = _U((y - b0) * width + cx0)
+                # without branches (alpha 0 gives 0 and keeps t, alpha 255 gives t and leaves
+                # 0, exactly), then the sums in pixel order
+                for j in range(m):
+                    a8 = buf[p + _U(4 * j)]
+                    t_in += np.int64(a8)
+                    a = np.float32(a8) / d255
+                    t = trans[q + _U(j)]
+                    contrib[j] = a * t
+                    trans[q + _U(j)] = t * (one - a)
+                s += _sum64(contrib, m)
+                if want:
+                    for j in range(m):
+                        if contrib[j] >= half:
+                            c += 1
+                            masks[k + _U(j)] = 1
+                else:
+                    for j in range(m):
+                        c += np.int64(contrib[j] >= half)
+            seen[i] = s
+            count[i] = c
+            inner[i] = t_in
+    for i in range(n):
+        total = mass[i] if mass[i] > 0 else inner[i]
+        if skip[i] or total == 0:
+            continue
+        frac[i] = seen[i] / (total / 255.0)
+        area[i] = count[i]
     return frac, area
 
 
@@ -279,12 +308,14 @@ def field_extents(pack: SpritePack, width: int, height: int) -> np.ndarray:
 
 
 def visibility_pack(
-    pack: SpritePack, width: int, height: int, masks: bool = False
+    pack: SpritePack, width: int, height: int, masks: bool = False,
+    band: int = VISIBILITY_BAND,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None] | None]:
     """Visible fraction, visible area and (optionally) visible masks of every packed sprite.
 
     The kernel of :func:`hemosynth.smear.render.visibility` (see there for the definitions);
-    the per-pixel arithmetic is the same float32 as the reference, the sums are float64.
+    the per-pixel arithmetic is the same float32 as the reference, the sums are float64. The
+    field is done ``band`` rows at a time (the results do not depend on it, bit for bit).
 
     Returns
     -------
@@ -302,7 +333,7 @@ def visibility_pack(
     moff[1:] = np.cumsum(sizes)[:-1]
     flat = np.zeros(int(sizes.sum()) if masks else 0, np.uint8)
     frac, area = _visibility(pack.buf, pack.offsets, pack.shapes, pack.xy, pack.strides,
-                             height, width, flat, moff)
+                             int(height), int(width), flat, moff, max(int(band), 1))
     if not masks:
         return frac, area, None
     out: list[np.ndarray | None] = []
