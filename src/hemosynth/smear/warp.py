@@ -242,8 +242,8 @@ def _resample_cell(src, base, pw, h, w, inv, frames, discs, out, ooff, ext, ax, 
             wk = _U(weights[k])
             fx, fy = wk >> _U(8), wk & _U(255)
             gx, gy = _U(16) - fx, _U(16) - fy
-            v = (src[p] * (gx * gy) + src[p + _U(1)] * (fx * gy) + src[q] * (gx * fy)
-                 + src[q + _U(1)] * (fx * fy) + _U(0x0080008000800080))
+            v = ((src[p] * gx + src[p + _U(1)] * fx) * gy
+                 + (src[q] * gx + src[q + _U(1)] * fx) * fy + _U(0x0080008000800080))
             v = (v >> _U(8)) & _LANES
             v = (v | (v >> _U(8))) & _U(0x0000FFFF0000FFFF)
             out[orow + k] = np.uint32((v | (v >> _U(16))) & _U(0xFFFFFFFF))
