@@ -1,7 +1,8 @@
 """How long a local multi-process run waits for its first worker: the fork server's start.
 
 In a fresh process that has imported hemosynth (as a program calling ``generate_dataset``
-has), starts the fork server of the local workers and times until the first worker it forks
+has), starts the fork server of the local workers (``start_server``, as ``generate_dataset``
+does) and times until the first worker it forks
 answers: the server's interpreter, its imports (numpy, numba, OpenCV, hemosynth) and the
 loading of the compiled kernels, then one fork. On many cores this start is a large share of a
 200-smear run (see docs/benchmarks.md). Each repetition is a fresh process; the kernels are
@@ -30,9 +31,11 @@ from concurrent.futures import ProcessPoolExecutor
 import os
 import hemosynth.dataset
 from hemosynth.parallel import mp_context
+from hemosynth.server import start_server
 
 if __name__ == "__main__":
     t0 = time.perf_counter()
+    start_server(2)  # as generate_dataset starts it
     with ProcessPoolExecutor(1, mp_context=mp_context()) as ex:
         ex.submit(os.getpid).result()
         print(time.perf_counter() - t0)

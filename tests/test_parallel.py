@@ -250,3 +250,30 @@ def test_this_process_makes_smears_while_the_fork_server_starts(tmp_path):
     assert here and here == list(range(11, 11 - len(here), -1))  # from the end, in turn
     assert len(here) < 12  # the workers made the rest
     assert out[1] == "True"
+
+
+# a fresh process starts the fork server as generate_dataset does, then prints what a worker
+# sees of the numerical libraries' thread settings and whether its own environment is unchanged
+_THREADS = """
+import os
+from concurrent.futures import ProcessPoolExecutor
+from hemosynth.server import mp_context, start_server
+if __name__ == "__main__":
+    before = dict(os.environ)
+    assert start_server(2)
+    with ProcessPoolExecutor(1, mp_context=mp_context()) as ex:
+        seen = ex.submit(os.getenv, "OPENBLAS_NUM_THREADS").result()
+        omp = ex.submit(os.getenv, "OMP_NUM_THREADS").result()
+    print(seen, omp, dict(os.environ) == before)
+"""
+
+
+@pytest.mark.parametrize("user, expect", [(None, "1"), ("3", "3")])
+def test_the_fork_server_runs_one_thread_per_library_unless_the_user_says(user, expect):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS",
+                                                            "OMP_NUM_THREADS")}
+    if user is not None:
+        env["OPENBLAS_NUM_THREADS"] = user
+    out = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True,
+                         check=True, timeout=300, env=env).stdout.split()
+    assert out == [expect, "1", "True"]

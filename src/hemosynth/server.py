@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: the fork server's (and so every worker's) thread pools of numerical libraries: one thread
+#: each. A worker is one core's worth of work, and OpenBLAS otherwise starts a thread per core
+#: when numpy is imported (a cost in the server's start that grows with the cores; the workers
+#: never run a matrix product that large). A value the user set is kept.
+SERVER_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def mp_context(
@@ -48,8 +56,22 @@ def start_server(workers: int, executor: str = "local") -> bool:
         return False
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+    with _server_environment():
+        forkserver.ensure_running()
     return True
+
+
+@contextmanager
+def _server_environment() -> Iterator[None]:
+    """:data:`SERVER_THREADS` in this process's environment (where unset) while the fork
+    server's process starts, which inherits it; then as it was."""
+    added = [k for k in SERVER_THREADS if k not in os.environ]
+    os.environ.update({k: SERVER_THREADS[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def usable_cores() -> int:
