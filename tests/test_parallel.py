@@ -277,3 +277,33 @@ def test_the_fork_server_runs_one_thread_per_library_unless_the_user_says(user, 
     out = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True,
                          check=True, timeout=300, env=env).stdout.split()
     assert out == [expect, "1", "True"]
+
+
+def test_a_worker_makes_a_smear_from_the_counts_sent_with_it_without_drawing_the_census(
+        tmp_path):
+    from hemosynth.parallel import _WORKER, _context, _pool_spec, _produce_one
+    from hemosynth.smear.counts import Census
+    from tests.helpers import small_config, tiny_pool
+
+    cfg, pool = small_config(count=8), tiny_pool()
+    census = Census(cfg, set(pool.classes))
+    sent = census.counts(6)  # the parent's census draws 0..6
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _WORKER.clear()
+    try:
+        ctx = _context(cfg, _pool_spec(pool), str(tmp_path / "a"))
+        given = _produce_one(6, sent)
+        assert ctx.census._cache == []  # nothing drawn in the worker
+        _WORKER.clear()
+        ctx = _context(cfg, _pool_spec(pool), str(tmp_path / "b"))
+        drawn = _produce_one(6)  # the worker draws 0..6 itself
+        assert len(ctx.census._cache) == 7
+    finally:
+        _WORKER.clear()
+    assert given == drawn
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file())
+    assert len(files) >= 3  # the image, the record, labels
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

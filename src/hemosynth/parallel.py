@@ -17,6 +17,7 @@ from typing import Any
 from .config import GenerationConfig
 from .pools.store import MemoryPool, Pool, PoolStore
 from .server import mp_context, start_server, usable_cores
+from .smear.counts import Census
 
 _WORKER: dict[str, Any] = {}
 
@@ -89,8 +90,11 @@ def settle_garbage_collector(collect: bool = True) -> None:
     gc.freeze()
 
 
-def _produce_one(index: int) -> dict[str, Any]:
-    return _WORKER["ctx"].produce(index)
+def _produce_one(index: int, counts: Any = None) -> dict[str, Any]:
+    ctx = _WORKER["ctx"]
+    if counts is not None:  # drawn by the parent's census (see _Feeder)
+        ctx.census.give(index, counts)
+    return ctx.produce(index)
 
 
 #: glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64 bits
@@ -204,7 +208,7 @@ def run_local(
     # so that the workers finish together
     with ProcessPoolExecutor(max_workers=workers, mp_context=mpc, initializer=_init_worker,
                              initargs=(cfg, spec, str(root))) as ex:
-        feeder = _Feeder(ex, indices)
+        feeder = _Feeder(ex, indices, Census(cfg, set(pool.classes)))
         try:
             if helping:
                 yield from feeder.help(cfg, pool, root)
@@ -222,6 +226,9 @@ class _Feeder:
     """Submits the smears to an executor from a thread, so that this process can make some
     while the first submission waits for the workers to start.
 
+    Each smear goes with its counts, drawn here by ``census`` (the thread's own) in the order
+    the smears are submitted: the workers then do not each draw the census themselves.
+
     The first ``submit`` of a fork-server pool returns only once the server has started and
     forked a worker. Meanwhile :meth:`help` makes smears here, taken from the end of the list
     (the thread takes them from the front), one at a time, and stops as soon as the workers
@@ -232,11 +239,12 @@ class _Feeder:
     #: seconds to wait for the workers before helping
     GRACE = 0.05
 
-    def __init__(self, ex: ProcessPoolExecutor, indices: list[int]):
+    def __init__(self, ex: ProcessPoolExecutor, indices: list[int], census: Census):
         import threading
         from collections import deque
 
         self.ex = ex
+        self.census = census  # the thread's alone: it sends each smear's counts with it
         self.todo = deque(indices)
         self.lock = threading.Lock()
         self.up = threading.Event()
@@ -252,7 +260,8 @@ class _Feeder:
                     if not self.todo:
                         break
                     i = self.todo.popleft()
-                self.submitted.append(self.ex.submit(_produce_one, i))
+                counts = self.census.counts(i)
+                self.submitted.append(self.ex.submit(_produce_one, i, counts))
                 self.up.set()
         except BaseException as e:  # a broken pool, a shut-down executor
             self.error = e

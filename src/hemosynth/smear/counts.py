@@ -153,6 +153,7 @@ class Census:
         self._factor = area_factor(cfg)
         self._totals = {g: np.zeros(len(c), np.int64) for g, c in self.groups.items()}
         self._cache: list[SmearCounts] = []
+        self._given: dict[int, SmearCounts] = {}
 
     def group_count(self, rng: np.random.Generator, group: str) -> int:
         c = self.cfg.counts
@@ -198,8 +199,16 @@ class Census:
                     per[c] = int(v)
         return SmearCounts(per)
 
+    def give(self, index: int, counts: SmearCounts) -> None:
+        """Take smear ``index``'s counts as computed by another census of the same config and
+        pool (a worker process gets them with each smear: otherwise every worker would draw
+        the census up to its last smear itself, about 0.2 ms a smear)."""
+        self._given[index] = counts
+
     def counts(self, index: int) -> SmearCounts:
         """The counts of smear ``index`` (computing the census up to it if needed)."""
+        if index in self._given:
+            return self._given[index]
         if index < 0:
             raise IndexError(index)
         while len(self._cache) <= index:
