@@ -118,24 +118,25 @@ def test_fork_server_preload_loads_the_kernels_freezes_and_leaves_scipy_linalg_a
     assert out == ["True", "True", "False", "0.5"]
 
 
-# the same with the kernels' library: prints whether it runs the kernels, whether the imported
-# objects were frozen, and whether numba was imported at all
+# the same with the kernels' library (the server's whole preload): prints whether it runs the
+# kernels, whether the imported objects were frozen, and whether numba or YAML was imported
 _PRELOAD_AOT = """
 import gc, sys
-import hemosynth.smear.preload
+import hemosynth.dataset, hemosynth.parallel, hemosynth.smear.preload
 from hemosynth.smear import jit
-print(jit.ahead_of_time(), gc.get_freeze_count() > 10_000, "numba" in sys.modules)
+print(jit.ahead_of_time(), gc.get_freeze_count() > 10_000, "numba" in sys.modules,
+      "yaml" in sys.modules)
 """
 
 
-def test_fork_server_preload_with_the_library_never_imports_numba():
+def test_fork_server_preload_with_the_library_imports_neither_numba_nor_yaml():
     from hemosynth.smear import aot
 
     if aot.load() is None:
         pytest.skip("the kernels' library is not built here (see test_aot.py)")
     out = subprocess.run([sys.executable, "-c", _PRELOAD_AOT], capture_output=True, text=True,
                          check=True, timeout=300).stdout.split()
-    assert out == ["True", "True", "False"]
+    assert out == ["True", "True", "False", "False"]
 
 
 # in a fresh process, loads the kernels as hemosynth does ("lean": warm_up_kernels) or leaves

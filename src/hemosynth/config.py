@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ConfigError
 from .taxonomy import LABEL_SETS, MAIN_TYPES, POOL_CLASSES, canonical_class
 
@@ -593,6 +591,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> GenerationC
             text = p.read_text()
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config ({e.strerror})") from None
+        import yaml  # here: worker processes never read YAML (its import is ~10 ms of their start)
+
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
@@ -617,6 +617,8 @@ def parse_settings(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     >>> parse_settings(["render.blur_um=0.1", "output.formats=[coco, yolo]"])
     {'render.blur_um': 0.1, 'output.formats': ['coco', 'yolo']}
     """
+    import yaml
+
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -632,6 +634,8 @@ def parse_settings(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 def dump_config(cfg: GenerationConfig) -> str:
     """The config as YAML text (every key, defaults included)."""
+    import yaml
+
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 

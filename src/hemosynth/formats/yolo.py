@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import FormatError
 from ..fileio import atomic_write_text
@@ -124,4 +123,6 @@ class _YoloLists(CollectorBase):
             "nc": len(self.label_set.names),
             "names": dict(enumerate(self.label_set.names)),
         }
+        import yaml  # here: the workers, which import this module, never write YAML
+
         atomic_write_text(folder / "data.yaml", yaml.safe_dump(data, sort_keys=False))
