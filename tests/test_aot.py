@@ -121,7 +121,7 @@ def test_a_build_without_a_compiler_warns_once_and_numba_runs_the_kernels(tmp_pa
         pytest.skip("the library is switched off (HEMOSYNTH_AOT=0) or this is not Linux")
     out = _run(_NO_COMPILER, HEMOSYNTH_AOT_DIR=str(tmp_path), CC="/nonexistent/cc")
     assert out[:3] == ["1", "0", "False"]
-    assert "no working C compiler" in " ".join(out[3:])
+    assert "no working C compiler" in " ".join(out[3:]) and "to try again" in " ".join(out[3:])
     notes = list(tmp_path.glob("*" + aot.FAILED_SUFFIX))
     assert len(notes) == 1 and "no working C compiler" in notes[0].read_text()
 
@@ -150,6 +150,18 @@ def test_an_unwritable_folder_is_a_reason_not_an_error(tmp_path, monkeypatch):
         pytest.skip("not Linux")
     reason = aot.ensure_built()
     assert reason is not None and str(blocker / "aot") in reason
+
+
+def test_only_the_newest_libraries_are_kept(tmp_path):
+    for k in range(6):
+        d = tmp_path / f"key{k}"
+        d.mkdir()
+        os.utime(d, (1000 + k, 1000 + k))
+    (tmp_path / ".key9-tmp").mkdir()  # a build in progress
+    (tmp_path / "key0.failed").write_text("no compiler")
+    aot._prune(tmp_path, keep=tmp_path / "key1", newest=3)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".key9-tmp", "key0.failed", "key1", "key4", "key5"]
 
 
 def test_the_key_follows_numbas_settings_and_the_switch_turns_it_all_off(monkeypatch):

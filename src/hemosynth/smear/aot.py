@@ -17,9 +17,10 @@ arguments' types before they call the machine code (:func:`guarded`), which trus
 
 Where: ``$HEMOSYNTH_AOT_DIR``, or ``__pycache__/aot`` beside these modules (where numba caches
 them) when that is writable, or ``~/.cache/hemosynth/kernels``; one folder per key, written
-whole and renamed into place. ``HEMOSYNTH_AOT=0`` switches it off. Only on Linux (elsewhere,
-and where a build fails, for example without a C compiler, numba's JIT runs the kernels as
-before; a failed build leaves a note and is not retried for its key).
+whole and renamed into place; the newest :data:`KEEP_BUILT` keys' libraries are kept.
+``HEMOSYNTH_AOT=0`` switches it off. Only on Linux (elsewhere, and where a build fails, for
+example without a C compiler, numba's JIT runs the kernels as before; a failed build leaves a
+note, ``<key>.failed``, and is not retried for its key while the note is there).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ LIB_NAME = "hemosynth_kernels"
 ENTRIES_FILE = "entries.json"
 #: the note a failed build leaves, beside the key's folder
 FAILED_SUFFIX = ".failed"
+#: seconds a build may take before it counts as failed
+BUILD_TIMEOUT = 900
+#: how many keys' libraries are kept (the newest; this one included)
+KEEP_BUILT = 4
 
 _HERE = Path(__file__).resolve().parent
 
@@ -240,18 +245,35 @@ def ensure_built() -> str | None:
                 out = Path(tmp) / "lib"
                 env = {**os.environ, "HEMOSYNTH_AOT": "0",
                        "NUMBA_CACHE_DIR": str(Path(tmp) / "nc")}
-                proc = subprocess.run([sys.executable, "-m", __name__, str(out)], env=env,
-                                      capture_output=True, text=True)
-                if proc.returncode != 0:
+                try:
+                    proc = subprocess.run([sys.executable, "-m", __name__, str(out)], env=env,
+                                          capture_output=True, text=True,
+                                          timeout=BUILD_TIMEOUT)
                     lines = [ln for ln in (proc.stderr or proc.stdout).splitlines()
                              if ln.strip()]
-                    reason = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+                    reason = (None if proc.returncode == 0 else lines[-1].strip() if lines
+                              else f"exit status {proc.returncode}")
+                except subprocess.TimeoutExpired:
+                    reason = f"the build took over {BUILD_TIMEOUT} s"
+                if reason is not None:
                     failed.write_text(reason + "\n")
-                    return reason
+                    return f"{reason}; delete {failed} to try again"
                 os.replace(out, folder)
+            _prune(root, keep=folder)
     except OSError as e:  # the folder cannot be written: nothing is noted, numba's JIT runs
         return f"{root}: {e.strerror or e}"
     return None
+
+
+def _prune(root: Path, keep: Path, newest: int = KEEP_BUILT) -> None:
+    """Remove the libraries of other keys (earlier sources or versions) but the ``newest``
+    few, ``keep`` counted among them."""
+    import shutil
+
+    others = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p != keep), key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in others[newest - 1:]:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _numba_type(t) -> str | list:
