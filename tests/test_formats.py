@@ -151,3 +151,28 @@ def test_coco_built_smear_by_smear_is_the_dict_written_at_once(tmp_path, name, m
     assert got == (tmp_path / "want.json").read_bytes()
     assert [a["id"] for a in json.loads(got)["annotations"]] == list(
         range(1, len(json.loads(got)["annotations"]) + 1))
+
+
+def test_coco_annotations_wait_on_disk_not_in_memory_and_a_bad_folder_is_named(tmp_path):
+    """The assembly's COCO collector keeps the annotations' text in a temporary file in the
+    folder it is given (what grows with the dataset), and says which folder it cannot use."""
+    from hemosynth.errors import DatasetError
+    from hemosynth.formats import WRITERS
+
+    cfg = small_config()
+    records = [make_smear(cfg, POOL, i)[1] for i in range(2)]
+    ls = label_set("main+rbc")
+    c = WRITERS["coco"].collector(ls, cfg)
+    c.spool_in(tmp_path)
+    for rec in records:
+        c.add(rec)
+    held = sum(len(v) for v in vars(c).values() if isinstance(v, (str, list)))
+    assert held == len(records)  # the image entries only
+    c.write(tmp_path)
+    c.close()
+    n = len(json.loads((tmp_path / "coco" / f"{ls.slug}.json").read_text())["annotations"])
+    assert n > 20
+    bad = WRITERS["coco"].collector(ls, cfg)
+    bad.spool_in(tmp_path / "missing")
+    with pytest.raises(DatasetError, match="missing: cannot write a temporary file"):
+        bad.add(records[0])

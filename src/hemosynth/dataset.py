@@ -425,13 +425,13 @@ def generate_dataset(
     run = EXECUTORS[executor]
     # the dataset-wide files are built from the records as they come in, while the workers
     # go on; only writing them is left at the end
-    assembly = _Assembly(root, cfg, todo)
-    for made in run(cfg, pool, root, todo, workers, scheduler=scheduler):
-        assembly.offer(made)
-        done += 1
-        if progress:
-            progress(done, cfg.count)
-    summary = assembly.write(pool, made=len(todo), coverage=coverage)
+    with _Assembly(root, cfg, todo) as assembly:
+        for made in run(cfg, pool, root, todo, workers, scheduler=scheduler):
+            assembly.offer(made)
+            done += 1
+            if progress:
+                progress(done, cfg.count)
+        summary = assembly.write(pool, made=len(todo), coverage=coverage)
     pool.pack_prepared()  # what the workers prepared, packed for the next run
     return summary
 
@@ -487,7 +487,8 @@ def finalize_dataset(
 ) -> DatasetSummary:
     """Write the dataset-wide files (COCO, data.yaml) and the complete manifest from the
     records on disk."""
-    return _Assembly(Path(root), cfg, ()).write(pool, made=made, coverage=coverage)
+    with _Assembly(Path(root), cfg, ()) as assembly:
+        return assembly.write(pool, made=made, coverage=coverage)
 
 
 class _Assembly:
@@ -497,7 +498,8 @@ class _Assembly:
     Workers finish smears out of order: a :func:`digest` is held until every earlier one is
     in, then consumed (the format collectors, the manifest's per-smear entries and totals).
     Smears this run does not make (made before a resume) are digested from their records on
-    disk in their turn.
+    disk in their turn. A context manager: leaving it lets go of the collectors' temporary
+    files.
     """
 
     def __init__(self, root: Path, cfg: GenerationConfig, made_now: Iterable[int]):
@@ -506,10 +508,19 @@ class _Assembly:
         self.waiting: dict[int, dict[str, Any]] = {}
         self.next = 0
         self.collectors = collectors(cfg)
+        for c in self.collectors:  # what grows with the dataset (COCO's annotations) on disk
+            c.spool_in(root)
         self.smears: list[dict[str, Any]] = []
         self.requested: dict[str, int] = {}
         self.placed: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
+
+    def __enter__(self) -> _Assembly:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.collectors:
+            c.close()
 
     def offer(self, made: dict[str, Any] | None = None) -> None:
         """Take a newly made smear's :func:`digest`, and consume every one whose turn has

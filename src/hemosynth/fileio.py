@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     DatasetError
         If the file cannot be written (disk full, permissions), naming the file.
     """
+    atomic_write_chunks(path, (data,))
+
+
+def atomic_write_chunks(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
+    """:func:`atomic_write_bytes` of the concatenated ``chunks``, written as they come (a file
+    larger than what is worth holding in memory at once).
+
+    Raises
+    ------
+    DatasetError
+        If the file cannot be written (disk full, permissions), naming the file.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
         os.replace(tmp, path)
     except OSError as e:
         try:

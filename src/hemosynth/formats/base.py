@@ -29,6 +29,13 @@ class Collector(Protocol):
     def write(self, root: Path) -> None:
         """Write the dataset-wide files (index files, a single JSON)."""
 
+    def spool_in(self, folder: Path) -> None:
+        """Keep what is gathered in an unnamed temporary file in ``folder`` (the dataset's)
+        rather than in memory, where it grows with the dataset (may do nothing)."""
+
+    def close(self) -> None:
+        """Let go of what was gathered (its temporary file), written or not."""
+
 
 class Writer(Protocol):
     """An annotation format's writer."""
@@ -45,10 +52,17 @@ class Writer(Protocol):
 
 
 class CollectorBase:
-    """:meth:`Collector.add` from :meth:`~Collector.part` and :meth:`~Collector.add_part`."""
+    """:meth:`Collector.add` from :meth:`~Collector.part` and :meth:`~Collector.add_part`;
+    :meth:`Collector.spool_in` doing nothing."""
 
     def add(self, record: dict[str, Any]) -> None:
         self.add_part(self.part(record))
+
+    def spool_in(self, folder: Path) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class NoCollector(CollectorBase):
@@ -69,9 +83,13 @@ def finalize(
 ) -> None:
     """Write ``writer``'s dataset-wide files of ``label_set`` from all ``records`` at once."""
     c = writer.collector(label_set, cfg)
-    for rec in records:
-        c.add(rec)
-    c.write(root)
+    c.spool_in(root)
+    try:
+        for rec in records:
+            c.add(rec)
+        c.write(root)
+    finally:
+        c.close()
 
 
 def labelled_cells(
