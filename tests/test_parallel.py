@@ -280,9 +280,10 @@ def test_the_fork_server_runs_one_thread_per_library_unless_the_user_says(user, 
     assert out == [expect, "1", "True"]
 
 
+@pytest.mark.parametrize("batch", [False, True])  # local workers; dask's batches
 def test_a_worker_makes_a_smear_from_the_counts_sent_with_it_without_drawing_the_census(
-        tmp_path):
-    from hemosynth.parallel import _WORKER, _context, _pool_spec, _produce_one
+        tmp_path, batch):
+    from hemosynth.parallel import _WORKER, _context, _pool_spec, _produce_batch, _produce_one
     from hemosynth.smear.counts import Census
     from tests.helpers import small_config, tiny_pool
 
@@ -294,7 +295,10 @@ def test_a_worker_makes_a_smear_from_the_counts_sent_with_it_without_drawing_the
     _WORKER.clear()
     try:
         ctx = _context(cfg, _pool_spec(pool), str(tmp_path / "a"))
-        given = _produce_one(6, sent)
+        if batch:
+            (given,) = _produce_batch(cfg, _pool_spec(pool), str(tmp_path / "a"), [6], [sent])
+        else:
+            given = _produce_one(6, sent)
         assert ctx.census._cache == []  # nothing drawn in the worker
         _WORKER.clear()
         ctx = _context(cfg, _pool_spec(pool), str(tmp_path / "b"))

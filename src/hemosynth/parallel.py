@@ -58,8 +58,12 @@ def _context(cfg: GenerationConfig, spec: Any, root: str):
     return ctx
 
 
-def _produce_batch(cfg: GenerationConfig, spec: Any, root: str, indices: list[int]):
+def _produce_batch(cfg: GenerationConfig, spec: Any, root: str, indices: list[int],
+                   counts: list[Any] | None = None):
     ctx = _context(cfg, spec, root)
+    if counts is not None:  # drawn by the caller's census
+        for i, c in zip(indices, counts, strict=True):
+            ctx.census.give(i, c)
     return [ctx.produce(i) for i in indices]
 
 
@@ -330,8 +334,11 @@ def run_dask(
     try:
         batches = _batches(indices, 4)
         n = len(batches)
+        census = Census(cfg, set(pool.classes))  # each batch goes with its smears' counts
+        counts = [[census.counts(i) for i in b] for b in batches]
         futures = client.map(
-            _produce_batch, [cfg] * n, [spec] * n, [str(root)] * n, batches, pure=False
+            _produce_batch, [cfg] * n, [spec] * n, [str(root)] * n, batches, counts,
+            pure=False,
         )
         for fut in as_completed(futures):
             yield from fut.result()
