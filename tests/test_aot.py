@@ -126,6 +126,20 @@ def test_a_build_without_a_compiler_warns_once_and_numba_runs_the_kernels(tmp_pa
     assert len(notes) == 1 and "no working C compiler" in notes[0].read_text()
 
 
+def test_a_build_without_pythons_headers_stops_at_once_and_says_so(tmp_path):
+    code = ("import sysconfig, sys\n"
+            "real = sysconfig.get_paths\n"
+            "sysconfig.get_paths = lambda *a, **k: {**real(*a, **k), 'include': sys.argv[1]}\n"
+            "from hemosynth.smear import aot\n"
+            "try:\n"
+            "    aot.build(__import__('pathlib').Path(sys.argv[1]) / 'lib')\n"
+            "except RuntimeError as e:\n"
+            "    print(e)\n")
+    out = " ".join(_run(code, str(tmp_path), HEMOSYNTH_AOT="0"))
+    assert "Python's C headers are missing" in out and "Python.h" in out
+    assert not (tmp_path / "lib").exists()
+
+
 def test_a_damaged_library_is_removed_so_that_it_is_built_again(tmp_path, monkeypatch):
     monkeypatch.setenv("HEMOSYNTH_AOT_DIR", str(tmp_path))
     monkeypatch.delenv("HEMOSYNTH_AOT", raising=False)

@@ -316,7 +316,12 @@ def build(dest: Path) -> None:
         warnings.simplefilter("ignore")  # pycc's pending deprecation
         from numba.pycc import CC
 
-    try:  # first: it checks that a C compiler works (before ~15 s of compiling)
+    # first what the C part of the build needs (before ~15 s of compiling the kernels)
+    header = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not header.is_file():
+        raise RuntimeError(f"Python's C headers are missing ({header}; e.g. the python3-dev "
+                           "package)")
+    try:  # it checks that a C compiler works
         cc = CC(LIB_NAME)
     except RuntimeError:
         raise RuntimeError("no working C compiler (numba's pycc needs one)") from None
