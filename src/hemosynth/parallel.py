@@ -198,7 +198,7 @@ def run_local(
     if workers == 1:
         from .dataset import _Context
 
-        warm_up_kernels()  # lean, before numba would load them at their first call
+        warm_up_kernels()  # before the first smear (the library, or numba's cache, lean)
         ctx = _Context(cfg, pool, root)
         for i in indices:
             yield ctx.produce(i)

@@ -32,6 +32,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,15 @@ def needs_build() -> bool:
 
 def library_key() -> str | None:
     """Short hash of everything the library's machine code depends on; None without numba."""
+    return _key(tuple(sorted((k, v) for k, v in os.environ.items()
+                             if k.startswith("NUMBA_") and k != "NUMBA_CACHE_DIR")))
+
+
+@lru_cache(maxsize=4)
+def _key(numba_settings: tuple[tuple[str, str], ...]) -> str | None:
+    """:func:`library_key` with these ``NUMBA_*`` settings, computed once a process (the
+    sources, the packages and the CPU do not change while it runs; the key is asked for by
+    every step that decides whether to build, load or use the library)."""
     h = hashlib.sha256()
     for name in (*KERNEL_MODULES, "jit", "aot"):
         h.update((_HERE / f"{name}.py").read_bytes())
@@ -113,8 +123,7 @@ def library_key() -> str | None:
             return None
         st = os.stat(spec.origin)
         h.update(f"|{spec.origin}|{st.st_size}|{st.st_mtime_ns}".encode())
-    h.update(repr(sorted((k, v) for k, v in os.environ.items()
-                         if k.startswith("NUMBA_") and k != "NUMBA_CACHE_DIR")).encode())
+    h.update(repr(list(numba_settings)).encode())
     h.update(_cpu().encode())
     return h.hexdigest()[:16]
 

@@ -57,7 +57,7 @@ def ensure_library() -> str | None:
     global _ENTRIES
     if _ENTRIES is not None:
         return None
-    problem = aot.ensure_built() if aot.needs_build() else None
+    problem = aot.ensure_built()  # None where it is built, switched off or failed before
     entries = aot.load() if problem is None else None
     if entries is not None:
         _ENTRIES = entries
