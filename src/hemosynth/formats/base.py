@@ -53,7 +53,7 @@ class Writer(Protocol):
 
 class CollectorBase:
     """:meth:`Collector.add` from :meth:`~Collector.part` and :meth:`~Collector.add_part`;
-    :meth:`Collector.spool_in` doing nothing."""
+    :meth:`Collector.spool_in` and :meth:`Collector.close` doing nothing."""
 
     def add(self, record: dict[str, Any]) -> None:
         self.add_part(self.part(record))
